@@ -1,0 +1,69 @@
+"""Write the run's metrics.json after every epoch, so a crashed or interrupted run keeps its curves.
+
+The file is the single source of truth for visualize.py (TensorBoard's event files are for humans).
+Accuracies are fractions in [0, 1].
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+EPOCH_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write to a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _number(v: Any) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None  # JSON has no NaN
+
+
+class MetricsJSON(pl.Callback):
+    def __init__(self, path: str | Path | None, info: dict[str, Any], print_epochs: bool = False):
+        """`path` None keeps the metrics in memory only (fast_dev_run)."""
+        self.path, self.print_epochs = (Path(path) if path else None), print_epochs
+        self.data: dict[str, Any] = {**info, "status": "running", "seconds": 0.0, "epochs": [], "final": None}
+        self.start = time.time()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields, seconds=round(time.time() - self.start, 2))
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, self.data)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        m = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update({k.replace("/", "_"): _number(m[k]) for k in EPOCH_KEYS if k in m})
+        row["seconds"] = round(time.time() - self.start, 2)
+        self.data["epochs"].append(row)
+        self.update()
+        if self.print_epochs:  # the progress bar's stand-in when output goes to a file
+            print(f"epoch {row['epoch']}: " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                                        if k != "epoch" and v is not None), flush=True)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        self.update(status=status, error=f"{type(exception).__name__}: {exception}")
+
+    def finish(self, best_epoch: int | None, best_test: dict[str, float]) -> dict[str, Any]:
+        """Record the best checkpoint's epoch numbers plus its re-measured test loss/accuracy."""
+        final = dict(self.data["epochs"][-1]) if self.data["epochs"] else {}
+        for row in self.data["epochs"]:
+            if row["epoch"] == best_epoch:
+                final = dict(row)
+        final.pop("seconds", None)
+        final.update({k.replace("best_test/", "test_"): _number(v) for k, v in best_test.items()})
+        self.update(status="finished", final=final)
+        return final

@@ -1,0 +1,38 @@
+"""Batch-wise normalisation and augmentation of uint8 image tensors, on whatever device they are on.
+
+Per-image PIL transforms cost a Python call per image; here one batch is a handful of tensor ops.
+"""
+from __future__ import annotations
+
+import torch
+
+# CIFAR-10 training-set statistics (the usual published values).
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) in [0, 255] -> float32 normalised with the CIFAR-10 mean/std."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() - mean) / std
+
+
+def random_crop_flip(images: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """RandomCrop(32, padding, zero fill) + RandomHorizontalFlip for a whole batch at once.
+
+    Works on uint8 before normalisation, so the zero padding means black pixels, exactly as
+    torchvision's RandomCrop on a PIL image.
+    """
+    n, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding,) * 4)
+    dev = images.device
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
+    rows = (dy + torch.arange(h, device=dev))[:, None, :, None]  # (n, 1, h, 1)
+    cols = (dx + torch.arange(w, device=dev))[:, None, None, :]  # (n, 1, 1, w)
+    flip = torch.rand(n, device=dev) < 0.5
+    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)  # flipping = reading columns backwards
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    chans = torch.arange(images.shape[1], device=dev)[None, :, None, None]
+    return padded[batch, chans, rows, cols]

@@ -1,0 +1,122 @@
+"""The CIFAR-10 LightningDataModule: uint8 tensors in memory, batches cut by index, augmented on device.
+
+    dm = CIFAR10DataModule(data_dir="data", batch_size=64)   # downloads into data/ when missing
+    dm = CIFAR10DataModule(data_dir="../cifar10-jpeg")       # or a class-folder tree, offline
+
+Validation returns two dataloaders, [val, test], so the test set is scored every epoch on the same
+x-axis as train and val; `test_dataloader` is the same test set for the final `trainer.test`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from datamodules import sources
+from datamodules.augment import normalize, random_crop_flip
+
+
+class _Tensors(Dataset):
+    """Indexed by a whole batch of indices at once: one gather per batch, not one per image."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[idx], self.labels[idx]
+
+
+class BatchIndexSampler(Sampler):
+    """Yields index tensors of one batch each; shuffles by (seed, epoch) and shards across DDP ranks.
+
+    Its own sharding (instead of Lightning's DistributedSampler injection) keeps batches as single
+    gathers; seeding by epoch makes the order the same for a resumed run as for an unbroken one.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False):
+        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.epoch, self.rank, self.world_size = 0, 0, 1
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)[self.rank::self.world_size]
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        idx = torch.randperm(self.n, generator=g)
+        per_rank = self.n // self.world_size  # equal shards, so every rank takes the same number of steps
+        return idx[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        idx = self._indices()
+        stop = len(idx) - len(idx) % self.batch_size if self.drop_last else len(idx)
+        return iter(idx[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
+
+    def __len__(self) -> int:
+        n = len(self._indices())
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class CIFAR10DataModule(pl.LightningDataModule):
+    def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
+                 val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500):
+        super().__init__()
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.arrays: sources.CIFAR10Arrays | None = None
+        self.train_idx = self.val_idx = None
+
+    def prepare_data(self) -> None:
+        if sources.detect_layout(self.data_dir) is None:
+            sources.download(self.data_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.arrays is not None:
+            return  # already loaded (train.py calls setup early to fail fast and record sizes)
+        self.arrays = sources.load(self.data_dir)
+        n = len(self.arrays.train_labels)
+        val_size = self.hparams.val_size
+        if not 0 < val_size < n:
+            from errors import UserError
+            raise UserError(f"--val-size {val_size} must be between 1 and {n - 1} (the training set has {n})")
+        # The split depends on the seed only, not on the global RNG state.
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.seed))
+        self.val_idx, self.train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train_idx), "val": len(self.val_idx), "test": len(self.arrays.test_labels)}
+
+    def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:
+        bs = self.hparams.batch_size if train else self.hparams.eval_batch_size
+        sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sampler.rank, sampler.world_size = self.trainer.global_rank, self.trainer.world_size
+        workers = self.hparams.num_workers
+        return DataLoader(_Tensors(images, labels), sampler=sampler, batch_size=None,
+                          num_workers=workers, persistent_workers=workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        a = self.arrays
+        return self._loader(a.train_images[self.train_idx], a.train_labels[self.train_idx], train=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        a = self.arrays
+        return [self._loader(a.train_images[self.val_idx], a.train_labels[self.val_idx], train=False),
+                self.test_dataloader()]
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.arrays.test_images, self.arrays.test_labels, train=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        if self.hparams.augment and self.trainer is not None and self.trainer.training:
+            images = random_crop_flip(images)
+        return normalize(images), labels

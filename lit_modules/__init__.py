@@ -1,0 +1,17 @@
+"""The model registry: `--model NAME` -> LightningModule class. Tests loop over it."""
+from __future__ import annotations
+
+from errors import UserError
+from lit_modules.base import BaseClassifier
+from lit_modules.lenet import LeNet
+
+MODELS: dict[str, type[BaseClassifier]] = {
+    "lenet": LeNet,
+}
+
+
+def get_model_class(name: str) -> type[BaseClassifier]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None

@@ -1,0 +1,86 @@
+"""train.py end to end on tiny data, and its one-line errors for bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import train
+from conftest import ROOT
+
+TAGS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
+EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
+
+
+def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    argv = ["--model", "lenet", "--gpus", "0", "--epochs", "2", "--batch-size", "16", "--val-size", "20",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path / "logs")]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "logs" / "lenet" / "version_0"
+    assert f"tensorboard --logdir {tmp_path / 'logs'}" in out and str(run_dir) in out
+
+    events = EventAccumulator(str(run_dir)).Reload()
+    assert TAGS <= set(events.Tags()["scalars"])
+    assert all(len(events.Scalars(t)) == 2 for t in TAGS)
+    assert (run_dir / "hparams.yaml").exists()
+    ckpts = {p.name for p in (run_dir / "checkpoints").iterdir()}
+    assert "last.ckpt" in ckpts and any(n.startswith("best-") for n in ckpts)
+
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert {"model", "command", "seed", "device", "precision", "data", "params", "seconds", "epochs",
+            "final"} <= set(m)
+    assert m["status"] == "finished" and m["model"] == "lenet" and m["seed"] == 0
+    assert m["command"].startswith("python train.py --model lenet")
+    assert m["params"] == {"total": 390_410, "trainable": 390_410}
+    assert m["data"]["train"] == 100 and m["data"]["val"] == 20 and m["data"]["test"] == 40
+    assert [e["epoch"] for e in m["epochs"]] == [1, 2]
+    for row in m["epochs"] + [m["final"]]:
+        assert EPOCH_KEYS <= set(row)
+        assert all(0 <= row[k] <= 1 for k in ("train_acc", "val_acc", "test_acc"))
+    # The final test of the best checkpoint re-measures exactly what that epoch measured.
+    best_row = next(e for e in m["epochs"] if e["epoch"] == m["final"]["epoch"])
+    assert m["final"]["val_acc"] == max(e["val_acc"] for e in m["epochs"]) == best_row["val_acc"]
+    assert m["final"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-6)
+    assert m["final"]["test_loss"] == pytest.approx(best_row["test_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "alexnet"], "invalid choice: 'alexnet'"),
+    (["--model", "lenet", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["--model", "lenet", "--epochs", "0"], "must be positive"),
+    (["--model", "lenet", "--batch-size", "-3"], "must be positive"),
+    (["--model", "lenet", "--lr", "0"], "must be positive"),
+    (["--model", "lenet", "--lr", "fast"], "is not a number"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_gpus_beyond_what_the_machine_has(monkeypatch, folder_data, capsys):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert train.main(["--model", "lenet", "--gpus", "1", "--data-dir", str(folder_data)]) == 2
+    err = capsys.readouterr().err
+    assert "this machine has 0" in err and "--gpus 0" in err and err.count("\n") == 1
+
+
+def test_missing_data_offline_exits_2_with_one_line(tmp_path, offline, capsys):
+    assert train.main(["--model", "lenet", "--gpus", "0", "--data-dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "class-folder tree" in err and str(tmp_path / "none") in err
+
+
+def test_error_in_a_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--model", "lenet", "--gpus", "7"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "--gpus 7" in proc.stderr

@@ -1,0 +1,128 @@
+"""The data module: both layouts, labels, the split, the decoded cache, batch augmentation."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import N_TEST, N_TRAIN, write_folder_tree
+from datamodules import sources
+from datamodules.augment import MEAN, STD, normalize, random_crop_flip
+from datamodules.cifar10 import BatchIndexSampler, CIFAR10DataModule
+from errors import UserError
+
+
+def check_arrays(a: sources.CIFAR10Arrays, n_train: int, n_test: int) -> None:
+    assert a.train_images.shape == (n_train, 3, 32, 32) and a.train_images.dtype == torch.uint8
+    assert a.test_images.shape == (n_test, 3, 32, 32) and a.test_images.dtype == torch.uint8
+    assert a.train_labels.dtype == torch.int64
+    # The fixtures paint the red channel with 25 * label: labels must match pixels.
+    assert torch.equal(a.train_images[:, 0, 0, 0].long(), 25 * a.train_labels)
+    assert torch.equal(a.test_images[:, 0, 0, 0].long(), 25 * a.test_labels)
+    assert torch.equal(torch.bincount(a.train_labels), torch.full((10,), n_train // 10))
+
+
+def test_folder_layout_loads_with_cifar_label_order(folder_data):
+    a = sources.load(folder_data)
+    check_arrays(a, 10 * N_TRAIN, 10 * N_TEST)
+    assert "class-folder" in a.source
+
+
+def test_torchvision_layout_loads(torchvision_data):
+    a = sources.load(torchvision_data)
+    check_arrays(a, 100, 10 * N_TEST)
+    assert "torchvision" in a.source
+
+
+def test_corrupted_torchvision_batch_is_a_clear_error(torchvision_data):
+    batch = torchvision_data / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:100])  # truncated
+    with pytest.raises(UserError, match="corrupted"):
+        sources.load(torchvision_data)
+
+
+def test_split_sizes_and_determinism(folder_data):
+    def split(seed):
+        dm = CIFAR10DataModule(str(folder_data), val_size=20, seed=seed)
+        dm.setup("fit")
+        return dm
+
+    a, b, c = split(0), split(0), split(1)
+    assert a.sizes == {"train": 100, "val": 20, "test": 40}
+    assert torch.equal(a.val_idx, b.val_idx) and torch.equal(a.train_idx, b.train_idx)
+    assert not torch.equal(a.val_idx, c.val_idx)
+    assert set(a.val_idx.tolist()).isdisjoint(a.train_idx.tolist())
+
+
+def test_val_size_too_large_is_a_clear_error(folder_data):
+    with pytest.raises(UserError, match="--val-size"):
+        CIFAR10DataModule(str(folder_data), val_size=120).setup("fit")
+
+
+def test_decoded_cache_is_reused_and_rebuilt_when_stale(tmp_path, monkeypatch):
+    root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
+    first = sources.load(root)
+    assert (root / sources.CACHE_NAME).exists()
+
+    real_decode = sources._decode
+    monkeypatch.setattr(sources, "_decode", lambda *a: pytest.fail("decoded again despite a valid cache"))
+    assert torch.equal(sources.load(root).train_images, first.train_images)
+
+    # Change one image: the cache is stale and must be rebuilt, not trained on.
+    monkeypatch.setattr(sources, "_decode", real_decode)
+    victim = root / "train" / "cat" / "0000.png"
+    from PIL import Image
+    Image.new("RGB", (32, 32), (75, 1, 2)).save(victim)
+    os.utime(victim, ns=(1, 1))
+    rebuilt = sources.load(root)
+    assert not torch.equal(rebuilt.train_images, first.train_images)
+    assert (rebuilt.train_images[:, :, 0, 0] == torch.tensor([75, 1, 2], dtype=torch.uint8)).all(1).any()
+
+
+def test_missing_class_is_a_clear_error(tmp_path):
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    for f in (root / "train" / "dog").iterdir():
+        f.unlink()
+    (root / "train" / "dog").rmdir()
+    with pytest.raises(UserError, match="missing: dog"):
+        sources.load(root)
+
+
+def test_sampler_covers_every_index_once_and_reshuffles_per_epoch():
+    s = BatchIndexSampler(103, 10, shuffle=True, seed=0)
+    first = torch.cat(list(s))
+    assert len(s) == 11 and sorted(first.tolist()) == list(range(103))
+    s.set_epoch(1)
+    assert not torch.equal(torch.cat(list(s)), first)
+    s.set_epoch(0)
+    assert torch.equal(torch.cat(list(s)), first)
+
+
+def test_augmentation_keeps_shape_and_dtype_and_is_a_crop_or_flipped_crop():
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    y = random_crop_flip(x)
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    assert not torch.equal(x, y)
+    padded = F.pad(x, (4, 4, 4, 4))
+    for i in range(len(x)):
+        crops = [padded[i, :, r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
+        assert any(torch.equal(y[i], c) or torch.equal(y[i], c.flip(-1)) for c in crops)
+
+
+def test_normalize_uses_cifar_statistics():
+    x = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    out = normalize(x)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out[0, :, 0, 0], -torch.tensor(MEAN) / torch.tensor(STD))
+
+
+def test_offline_with_no_data_names_the_path_and_layouts(tmp_path, offline):
+    dm = CIFAR10DataModule(str(tmp_path / "nothing"))
+    with pytest.raises(UserError) as e:
+        dm.prepare_data()
+    msg = str(e.value)
+    assert str((tmp_path / "nothing").resolve()) in msg and "class-folder" in msg and "cifar-10-batches-py" in msg
+    assert "\n" not in msg

@@ -1,0 +1,191 @@
+"""Train one model on CIFAR-10 and write lightning_logs/<model>/version_N/.
+
+    python train.py --model lenet                      # the model's own defaults, GPU if there is one
+    python train.py --model lenet --gpus 0 --epochs 2 --data-dir ../cifar10-jpeg
+
+Each run directory holds TensorBoard events, hparams.yaml, checkpoints/ (best by val acc, and last)
+and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-line message.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+from errors import UserError
+
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from lit_modules import MODELS
+    from lit_modules.base import OPTIMIZERS
+
+    p = _Parser(prog="train.py", description="Train a CIFAR-10 classifier with PyTorch Lightning.")
+    p.add_argument("--model", required=True, choices=list(MODELS), help="which network to train")
+    p.add_argument("--gpus", type=int, default=None,
+                   help="number of GPUs, 0 for CPU (default: one GPU if there is one, else CPU)")
+    p.add_argument("--epochs", type=_positive(int), help="default: the model's")
+    p.add_argument("--batch-size", type=_positive(int), help="default: the model's")
+    p.add_argument("--lr", type=_positive(float), help="default: the model's")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the model's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default="data",
+                   help="CIFAR-10 in torchvision's layout (downloaded here if missing) or a class-folder tree")
+    p.add_argument("--logdir", default="lightning_logs")
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader workers; 0 is fastest here, batches are slices of in-memory tensors")
+    p.add_argument("--precision", choices=PRECISIONS, default="32")
+    p.add_argument("--val-size", type=_positive(int), default=5000)
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
+    p.add_argument("--fast-dev-run", action="store_true", help="one batch of each stage, no logs: a smoke test")
+    return p.parse_args(argv)
+
+
+def resolve_devices(gpus: int | None) -> dict[str, Any]:
+    """Our --gpus N (the assignment's flag) -> Lightning 2.x accelerator/devices/strategy."""
+    import torch
+
+    available = torch.cuda.device_count()
+    if gpus is None:
+        gpus = 1 if available else 0
+    if gpus < 0:
+        raise UserError(f"--gpus {gpus} is negative; use 0 for the CPU or the number of GPUs")
+    if gpus > available:
+        raise UserError(f"--gpus {gpus} asks for {gpus} GPU(s) but this machine has {available}; "
+                        f"use --gpus {available}" + (" to train on the CPU" if not available else ""))
+    if gpus == 0:
+        return {"accelerator": "cpu", "devices": 1, "strategy": "auto"}
+    return {"accelerator": "gpu", "devices": gpus, "strategy": "ddp" if gpus > 1 else "auto"}
+
+
+def _device_name(devices: dict[str, Any]) -> str:
+    import platform
+
+    import torch
+
+    if devices["accelerator"] == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"{devices['devices']}x {torch.cuda.get_device_name(0)}"
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from callbacks.metrics_json import MetricsJSON
+    from datamodules.cifar10 import CIFAR10DataModule
+    from lit_modules import get_model_class
+
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")  # torch-internal deprecation raised via Lightning
+    devices = resolve_devices(args.gpus)
+    if args.precision == "16-mixed" and devices["accelerator"] == "cpu":
+        raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
+    cls = get_model_class(args.model)
+    hp = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in cls.defaults.items()
+          if k in ("epochs", "batch_size", "lr", "optimizer")}
+    print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in cls.defaults.items()))
+    print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
+
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+    dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
+                           val_size=args.val_size, seed=args.seed, augment=args.augment)
+    dm.prepare_data()
+    dm.setup("fit")  # fail fast on bad data, before any run directory exists
+    model = cls(lr=hp["lr"], optimizer=hp["optimizer"])
+    params = model.param_counts()
+
+    logger = TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+    run_dir = Path(logger.log_dir)
+    info = {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
+            "device": _device_name(devices), "precision": args.precision,
+            "data": {"source": dm.arrays.source, **dm.sizes}, "params": params, "hparams": hp}
+    interactive = sys.stdout.isatty()
+    # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
+    metrics_cb = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
+                             print_epochs=not interactive)
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
+                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False)
+    trainer = pl.Trainer(
+        max_epochs=hp["epochs"], precision=args.precision, logger=logger, fast_dev_run=args.fast_dev_run,
+        callbacks=[ckpt, metrics_cb] + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
+        enable_progress_bar=interactive,
+        use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
+        log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)
+    if devices["accelerator"] == "gpu":
+        torch.set_float32_matmul_precision("high")
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        trainer.fit(model, datamodule=dm)
+        if trainer.interrupted:
+            return metrics_cb.data
+        best = None if args.fast_dev_run else "best"
+        result = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)[0]
+
+    best_epoch = None
+    if ckpt.best_model_path:
+        best_epoch = int(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"]) + 1
+    final = metrics_cb.finish(best_epoch, result)
+    if not args.fast_dev_run:
+        _print_summary(metrics_cb.data, final, run_dir, args.logdir)
+    return metrics_cb.data
+
+
+def _print_summary(data: dict, final: dict, run_dir: Path, logdir: str) -> None:
+    p = data["params"]
+    pct = lambda k: f"{100 * final[k]:.2f}%" if final.get(k) is not None else "n/a"
+    print(f"\n{data['model']}: {p['total']:,} parameters ({p['trainable']:,} trainable), "
+          f"{len(data['epochs'])} epochs in {data['seconds']:.0f} s on {data['device']}")
+    print(f"best checkpoint (epoch {final.get('epoch')}, by val acc): train loss {final.get('train_loss', 0):.4f} "
+          f"acc {pct('train_acc')} | val loss {final.get('val_loss', 0):.4f} acc {pct('val_acc')} | "
+          f"test loss {final.get('test_loss', 0):.4f} acc {pct('test_acc')}")
+    print(f"logs, checkpoints and metrics.json: {run_dir}")
+    print(f"curves: tensorboard --logdir {logdir}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    start = time.time()
+    try:
+        run(args, argv)
+    except UserError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 2
+    print(f"done in {time.time() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
