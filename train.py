@@ -87,7 +87,13 @@ def _device_name(devices: dict[str, Any]) -> str:
     import torch
 
     if devices["accelerator"] == "cpu":
-        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        name = platform.processor() or platform.machine()
+        try:
+            lines = Path("/proc/cpuinfo").read_text().splitlines()
+            name = next(ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        return f"cpu ({name}, {torch.get_num_threads()} threads)"
     return f"{devices['devices']}x {torch.cuda.get_device_name(0)}"
 
 
