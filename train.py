@@ -9,6 +9,7 @@ and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import shlex
 import sys
@@ -60,6 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", choices=PRECISIONS, default="32")
     p.add_argument("--val-size", type=_positive(int), default=5000)
     p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
+    p.add_argument("--resume", nargs="?", const="last", metavar="last|PATH",
+                   help="continue a run from its last.ckpt: 'last' (the newest run of --model), a run dir or a .ckpt")
+    p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (GPU runs)")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of each stage, no logs: a smoke test")
     return p.parse_args(argv)
 
@@ -81,33 +85,34 @@ def resolve_devices(gpus: int | None) -> dict[str, Any]:
     return {"accelerator": "gpu", "devices": gpus, "strategy": "ddp" if gpus > 1 else "auto"}
 
 
-def _device_name(devices: dict[str, Any]) -> str:
-    import platform
-
-    import torch
-
-    if devices["accelerator"] == "cpu":
-        name = platform.processor() or platform.machine()
-        try:
-            lines = Path("/proc/cpuinfo").read_text().splitlines()
-            name = next(ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-        return f"cpu ({name}, {torch.get_num_threads()} threads)"
-    return f"{devices['devices']}x {torch.cuda.get_device_name(0)}"
-
-
 class _NoAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "Tip:" not in record.getMessage()
 
 
-def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+def _checkpoint_epoch(path: Path, model_class: str) -> int:
+    """The number of finished epochs in a checkpoint, after checking it belongs to `model_class`."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); pass another one to --resume")
+    saved = ckpt.get("hyper_parameters", {}).get("model")
+    if saved != model_class:
+        raise UserError(f"checkpoint {path} holds a {saved} model, not {model_class}; match --model to it")
+    return int(ckpt["epoch"]) + 1
+
+
+def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    import runs
+    from callbacks.checkpoint_io import AtomicCheckpointIO
+    from callbacks.guard import RunGuard
     from callbacks.metrics_json import MetricsJSON
     from datamodules.cifar10 import CIFAR10DataModule
     from lit_modules import get_model_class
@@ -123,29 +128,44 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in cls.defaults.items()))
     print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
 
+    resumed = None
+    if resume:
+        ckpt_path, run_dir = resume
+        done = _checkpoint_epoch(ckpt_path, cls.__name__)
+        resumed = runs.read_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
+        resumed["epochs"] = [e for e in resumed["epochs"] if e["epoch"] <= done]
+        print(f"resuming {run_dir} from {ckpt_path.name} after epoch {done}")
+
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
                            val_size=args.val_size, seed=args.seed, augment=args.augment)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
     model = cls(lr=hp["lr"], optimizer=hp["optimizer"])
-    params = model.param_counts()
 
-    logger = TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+    if resume:
+        logger = TensorBoardLogger(run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name,
+                                   default_hp_metric=False)
+    else:
+        logger = TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
     run_dir = Path(logger.log_dir)
     info = {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
-            "device": _device_name(devices), "precision": args.precision,
-            "data": {"source": dm.arrays.source, **dm.sizes}, "params": params, "hparams": hp}
+            "device": runs.device_name(devices["accelerator"], devices["devices"]), "precision": args.precision,
+            "data": {"source": dm.arrays.source, **dm.sizes}, "params": model.param_counts(), "hparams": hp,
+            "environment": runs.environment()}
+    if not args.fast_dev_run:
+        logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
     interactive = sys.stdout.isatty()
     # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
     metrics_cb = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
-                             print_epochs=not interactive)
+                             print_epochs=not interactive, resumed=resumed)
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
-                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False)
+                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False,
+                           save_on_train_epoch_end=True)  # after the epoch is complete: a clean resume point
     trainer = pl.Trainer(
         max_epochs=hp["epochs"], precision=args.precision, logger=logger, fast_dev_run=args.fast_dev_run,
-        callbacks=[ckpt, metrics_cb] + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
-        enable_progress_bar=interactive,
+        callbacks=[ckpt, metrics_cb, RunGuard(args.seed)] + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
+        enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
         use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
         log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)
     if devices["accelerator"] == "gpu":
@@ -153,15 +173,11 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        trainer.fit(model, datamodule=dm)
-        if trainer.interrupted:
-            return metrics_cb.data
+        trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
         best = None if args.fast_dev_run else "best"
         result = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)[0]
 
-    best_epoch = None
-    if ckpt.best_model_path:
-        best_epoch = int(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"]) + 1
+    best_epoch = _checkpoint_epoch(Path(ckpt.best_model_path), cls.__name__) if ckpt.best_model_path else None
     final = metrics_cb.finish(best_epoch, result)
     if not args.fast_dev_run:
         _print_summary(metrics_cb.data, final, run_dir, args.logdir)
@@ -181,14 +197,42 @@ def _print_summary(data: dict, final: dict, run_dir: Path, logdir: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from callbacks.guard import NonFiniteLoss, RunInterrupted
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     start = time.time()
+    resume = None
     try:
-        run(args, argv)
+        if args.resume:
+            import runs
+
+            resume = runs.find_resume(args.logdir, args.model, args.resume)
+            old = runs.read_metrics(resume[1])
+            if old:  # the original run's arguments, then whatever this command line overrides
+                argv = shlex.split(old["command"])[2:] + argv
+                args = parse_args(argv)
+        run(args, argv, resume)
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
+    except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
+        if isinstance(e, SystemExit) and type(e).__name__ != "SIGTERMException":
+            raise
+        print(f"\nstopped: the unfinished epoch is dropped; logs and the last finished epoch's checkpoint "
+              f"are kept. Continue with: python train.py --model {args.model} --logdir {args.logdir} --resume last",
+              file=sys.stderr)
+        return 130
+    except NonFiniteLoss as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        print(f"train.py: error: {e.strerror or e} while writing {e.filename or 'the run'}; "
+              f"free some space and continue with --resume last (the last good checkpoint is kept)",
+              file=sys.stderr)
+        return 1
     print(f"done in {time.time() - start:.0f} s")
     return 0
 

@@ -30,11 +30,18 @@ def _number(v: Any) -> float | None:
 
 
 class MetricsJSON(pl.Callback):
-    def __init__(self, path: str | Path | None, info: dict[str, Any], print_epochs: bool = False):
-        """`path` None keeps the metrics in memory only (fast_dev_run)."""
+    def __init__(self, path: str | Path | None, info: dict[str, Any], print_epochs: bool = False,
+                 resumed: dict[str, Any] | None = None):
+        """`path` None keeps the metrics in memory only (fast_dev_run). `resumed`: the metrics.json
+        of the run being resumed, whose epochs (up to the checkpoint) and seconds carry on."""
         self.path, self.print_epochs = (Path(path) if path else None), print_epochs
         self.data: dict[str, Any] = {**info, "status": "running", "seconds": 0.0, "epochs": [], "final": None}
         self.start = time.time()
+        if resumed:
+            self.data["epochs"] = resumed["epochs"]
+            self.data["resumed"] = resumed.get("resumed", []) + [info["command"]]
+            self.data["command"] = resumed["command"]
+            self.start -= resumed["epochs"][-1]["seconds"] if resumed["epochs"] else 0.0
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields, seconds=round(time.time() - self.start, 2))
@@ -54,7 +61,11 @@ class MetricsJSON(pl.Callback):
                                                         if k != "epoch" and v is not None), flush=True)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        from callbacks.guard import RunInterrupted
+        stopped = isinstance(exception, (KeyboardInterrupt, RunInterrupted, SIGTERMException))
+        status = "interrupted" if stopped else "failed"
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")
 
     def finish(self, best_epoch: int | None, best_test: dict[str, float]) -> dict[str, Any]:

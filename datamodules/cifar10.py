@@ -9,7 +9,7 @@ x-axis as train and val; `test_dataloader` is the same test set for the final `t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytorch_lightning as pl
 import torch
@@ -39,9 +39,13 @@ class BatchIndexSampler(Sampler):
     gathers; seeding by epoch makes the order the same for a resumed run as for an unbroken one.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 epoch_fn: Callable[[], int] | None = None):
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
         self.epoch, self.rank, self.world_size = 0, 0, 1
+        # On resume Lightning creates (and prefetches from) the train iterator before it calls
+        # set_epoch, so the sampler asks the trainer for the epoch itself when one is given.
+        self.epoch_fn = epoch_fn
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
         self.epoch = epoch
@@ -49,7 +53,8 @@ class BatchIndexSampler(Sampler):
     def _indices(self) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)[self.rank::self.world_size]
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        epoch = self.epoch_fn() if self.epoch_fn else self.epoch
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         idx = torch.randperm(self.n, generator=g)
         per_rank = self.n // self.world_size  # equal shards, so every rank takes the same number of steps
         return idx[self.rank * per_rank:(self.rank + 1) * per_rank]
@@ -97,11 +102,17 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:
         bs = self.hparams.batch_size if train else self.hparams.eval_batch_size
         sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed)
-        if self.trainer is not None and self.trainer.world_size > 1:
-            sampler.rank, sampler.world_size = self.trainer.global_rank, self.trainer.world_size
+        trainer = self.trainer
+        if trainer is not None:
+            sampler.epoch_fn = lambda: trainer.fit_loop.epoch_progress.current.processed
+            if trainer.world_size > 1:
+                sampler.rank, sampler.world_size = trainer.global_rank, trainer.world_size
         workers = self.hparams.num_workers
+        # Its own generator: creating an iterator then draws no number from the global RNG, whose
+        # stream (augmentation) must not depend on when Lightning creates iterators.
         return DataLoader(_Tensors(images, labels), sampler=sampler, batch_size=None,
-                          num_workers=workers, persistent_workers=workers > 0)
+                          num_workers=workers, persistent_workers=workers > 0,
+                          generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def train_dataloader(self) -> DataLoader:
         a = self.arrays

@@ -1,0 +1,121 @@
+"""Interrupted runs resume exactly, the same seed gives the same run, failures keep what was saved."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+import train
+from callbacks import checkpoint_io
+from callbacks.guard import RunGuard
+from lit_modules.base import BaseClassifier
+
+STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def tiny_args(data, logdir, *extra: str) -> list[str]:
+    return ["--model", "lenet", "--gpus", "0", "--epochs", "2", "--batch-size", "16", "--val-size", "20",
+            "--data-dir", str(data), "--logdir", str(logdir), *extra]
+
+
+def numbers(run_dir) -> tuple[list[dict], dict]:
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return [{k: e[k] for k in STABLE} for e in m["epochs"]], m["final"]
+
+
+@pytest.fixture(scope="module")
+def unbroken(folder_data, tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("unbroken")
+    assert train.main(tiny_args(folder_data, logdir)) == 0
+    return logdir / "lenet" / "version_0"
+
+
+def test_same_seed_gives_identical_metrics(folder_data, unbroken, tmp_path):
+    assert train.main(tiny_args(folder_data, tmp_path)) == 0
+    assert numbers(tmp_path / "lenet" / "version_0") == numbers(unbroken)
+
+
+def interrupt_during_epoch_2(monkeypatch, signum: int) -> None:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 2:
+            os.kill(os.getpid(), signum)
+    monkeypatch.setattr(RunGuard, "on_train_batch_start", on_train_batch_start, raising=False)
+
+
+def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_path, monkeypatch, capsys):
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT)
+        assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    run_dir = tmp_path / "lenet" / "version_0"
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["status"] == "interrupted" and [e["epoch"] for e in saved["epochs"]] == [1]
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert "--resume last" in capsys.readouterr().err
+
+    # Only --resume and the logdir: the original run's arguments come from its metrics.json.
+    assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 0
+    assert not (tmp_path / "lenet" / "version_1").exists()  # same run directory, same curves
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["status"] == "finished" and len(resumed["resumed"]) == 1
+    assert numbers(run_dir) == numbers(unbroken)
+
+
+def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
+    interrupt_during_epoch_2(monkeypatch, signal.SIGTERM)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    saved = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
+    assert saved["status"] == "interrupted" and len(saved["epochs"]) == 1
+
+
+def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
+    original = BaseClassifier.training_step
+
+    def poisoned(self, batch, batch_idx):
+        loss = original(self, batch, batch_idx)
+        return loss * float("nan") if self.trainer.global_step == 3 else loss
+    monkeypatch.setattr(BaseClassifier, "training_step", poisoned)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "became nan at epoch 1, step 4 (lr 0.001)" in err
+    saved = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
+    assert saved["status"] == "failed" and saved["epochs"] == []
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_last_ckpt(folder_data, tmp_path, monkeypatch, capsys):
+    real_save, calls = torch.save, []
+
+    def filling_disk(obj, f, *a, **kw):
+        calls.append(1)
+        if len(calls) > 2:  # epoch 1's best and last go through; epoch 2's first save hits a full disk
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **kw)
+    monkeypatch.setattr(checkpoint_io.torch, "save", filling_disk)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    ckpt_dir = tmp_path / "lenet" / "version_0" / "checkpoints"
+    monkeypatch.setattr(checkpoint_io.torch, "save", real_save)
+    assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"] == 0
+    assert not list(ckpt_dir.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b"not a checkpoint"), "cannot read checkpoint"),
+    (lambda p: torch.save({"hyper_parameters": {"model": "VGG"}, "epoch": 0}, p), "holds a VGG model"),
+])
+def test_bad_resume_checkpoint_is_a_one_line_error(make, message, folder_data, tmp_path, capsys):
+    path = tmp_path / "x.ckpt"
+    make(path)
+    assert train.main(tiny_args(folder_data, tmp_path, "--resume", str(path))) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_resume_last_with_no_runs(tmp_path, capsys):
+    assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 2
+    assert "no run of lenet" in capsys.readouterr().err
