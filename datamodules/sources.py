@@ -130,7 +130,7 @@ def _decode(items: list[tuple[Path, int]], desc: str) -> tuple[torch.Tensor, tor
     for path, label in tqdm(items, desc=desc, unit="img", mininterval=1.0, leave=False):
         try:
             with Image.open(path) as im:
-                img = torch.from_numpy(np.asarray(im.convert("RGB"))).permute(2, 0, 1)
+                img = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
         except Exception:
             warnings.warn(f"skipping {path}: not a readable image", stacklevel=2)
             continue

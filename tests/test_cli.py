@@ -28,7 +28,8 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     events = EventAccumulator(str(run_dir)).Reload()
     assert TAGS <= set(events.Tags()["scalars"])
     assert all(len(events.Scalars(t)) == 2 for t in TAGS)
-    assert (run_dir / "hparams.yaml").exists()
+    hparams = (run_dir / "hparams.yaml").read_text()
+    assert "command:" in hparams and "torch:" in hparams and "lr: 0.001" in hparams
     ckpts = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert "last.ckpt" in ckpts and any(n.startswith("best-") for n in ckpts)
 
@@ -38,6 +39,7 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     assert m["status"] == "finished" and m["model"] == "lenet" and m["seed"] == 0
     assert m["command"].startswith("python train.py --model lenet")
     assert m["params"] == {"total": 390_410, "trainable": 390_410}
+    assert m["environment"]["torch"] == torch.__version__ and "git_commit" in m["environment"]
     assert m["data"]["train"] == 100 and m["data"]["val"] == 20 and m["data"]["test"] == 40
     assert [e["epoch"] for e in m["epochs"]] == [1, 2]
     for row in m["epochs"] + [m["final"]]:

@@ -126,3 +126,28 @@ def test_offline_with_no_data_names_the_path_and_layouts(tmp_path, offline):
     msg = str(e.value)
     assert str((tmp_path / "nothing").resolve()) in msg and "class-folder" in msg and "cifar-10-batches-py" in msg
     assert "\n" not in msg
+
+
+def test_empty_class_is_a_clear_error(tmp_path):
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    for f in (root / "test" / "ship").iterdir():
+        f.unlink()
+    with pytest.raises(UserError, match="ship has no .png/.jpg images"):
+        sources.load(root)
+
+
+def test_unreadable_image_is_skipped_with_a_warning_naming_it(tmp_path):
+    root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
+    bad = root / "train" / "frog" / "9999.png"
+    bad.write_bytes(b"this is not a png")
+    with pytest.warns(UserWarning, match="9999.png"):
+        a = sources.load(root)
+    assert len(a.train_labels) == 20  # the 20 good images, the bad one skipped
+
+
+def test_wrong_image_size_names_the_file(tmp_path):
+    from PIL import Image
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    Image.new("RGB", (64, 48)).save(root / "train" / "cat" / "big.png")
+    with pytest.raises(UserError, match=r"big.png is 64x48"):
+        sources.load(root)
