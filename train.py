@@ -123,9 +123,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     if args.precision == "16-mixed" and devices["accelerator"] == "cpu":
         raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
     cls = get_model_class(args.model)
-    hp = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in cls.defaults.items()
-          if k in ("epochs", "batch_size", "lr", "optimizer")}
-    print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in cls.defaults.items()))
+    defaults = cls.all_defaults()
+    hp = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
+          for k in ("epochs", "batch_size", "lr", "optimizer")}
+    print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
     print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
 
     resumed = None
@@ -138,10 +139,11 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
 
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
-                           val_size=args.val_size, seed=args.seed, augment=args.augment)
+                           val_size=args.val_size, seed=args.seed, augment=args.augment,
+                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"])
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
-    model = cls(lr=hp["lr"], optimizer=hp["optimizer"])
+    model = cls(**hp)
 
     if resume:
         logger = TensorBoardLogger(run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name,
@@ -174,8 +176,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
+        # The best checkpoint, scored again on val and test (with the model's TTA, if it has one).
         best = None if args.fast_dev_run else "best"
-        result = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)[0]
+        result = trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False)[0]
+        result.update(trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)[0])
 
     best_epoch = _checkpoint_epoch(Path(ckpt.best_model_path), cls.__name__) if ckpt.best_model_path else None
     final = metrics_cb.finish(best_epoch, result)

@@ -68,13 +68,15 @@ class MetricsJSON(pl.Callback):
         status = "interrupted" if stopped else "failed"
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")
 
-    def finish(self, best_epoch: int | None, best_test: dict[str, float]) -> dict[str, Any]:
-        """Record the best checkpoint's epoch numbers plus its re-measured test loss/accuracy."""
+    def finish(self, best_epoch: int | None, rescored: dict[str, float]) -> dict[str, Any]:
+        """`final`: the best checkpoint's training numbers from its epoch, and its val/test numbers
+        as re-measured at the end (`best_val/*`, `best_test/*`: with TTA where the model uses it)."""
         final = dict(self.data["epochs"][-1]) if self.data["epochs"] else {}
         for row in self.data["epochs"]:
             if row["epoch"] == best_epoch:
                 final = dict(row)
         final.pop("seconds", None)
-        final.update({k.replace("best_test/", "test_"): _number(v) for k, v in best_test.items()})
+        for k, v in rescored.items():
+            final[k.replace("best_val/", "val_").replace("best_test/", "test_")] = _number(v)
         self.update(status="finished", final=final)
         return final

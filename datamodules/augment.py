@@ -18,14 +18,14 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() - mean) / std
 
 
-def random_crop_flip(images: torch.Tensor, padding: int = 4) -> torch.Tensor:
-    """RandomCrop(32, padding, zero fill) + RandomHorizontalFlip for a whole batch at once.
+def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant") -> torch.Tensor:
+    """RandomCrop(32, padding) + RandomHorizontalFlip for a whole batch at once.
 
-    Works on uint8 before normalisation, so the zero padding means black pixels, exactly as
-    torchvision's RandomCrop on a PIL image.
+    Works on uint8 before normalisation, so zero padding means black pixels, exactly as
+    torchvision's RandomCrop on a PIL image; mode="reflect" mirrors the border instead (airbench).
     """
     n, _, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (padding,) * 4)
+    padded = torch.nn.functional.pad(images, (padding,) * 4, mode=mode)
     dev = images.device
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)

@@ -71,7 +71,9 @@ class BatchIndexSampler(Sampler):
 
 class CIFAR10DataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
-                 val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500):
+                 val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500,
+                 pad: int = 4, pad_mode: str = "constant"):
+        """`pad`/`pad_mode`: the training crop pads by `pad` pixels (zeros, or "reflect") and cuts 32x32."""
         super().__init__()
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
@@ -120,8 +122,10 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         a = self.arrays
-        return [self._loader(a.train_images[self.val_idx], a.train_labels[self.val_idx], train=False),
-                self.test_dataloader()]
+        val = self._loader(a.train_images[self.val_idx], a.train_labels[self.val_idx], train=False)
+        if self.trainer is not None and self.trainer.state.fn == "validate":
+            return [val]  # the final re-scoring of the best checkpoint; the test set gets trainer.test
+        return [val, self.test_dataloader()]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.arrays.test_images, self.arrays.test_labels, train=False)
@@ -129,5 +133,5 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            images = random_crop_flip(images)
+            images = random_crop_flip(images, self.hparams.pad, self.hparams.pad_mode)
         return normalize(images), labels

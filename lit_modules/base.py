@@ -20,33 +20,62 @@ NUM_CLASSES = 10
 OPTIMIZERS = ("adam", "sgd")
 
 
-class BaseClassifier(pl.LightningModule):
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
-                                          "weight_decay": 0.0}
+def warmup_linear(total_steps: int, warmup: float, start: float, end: float):
+    """LR multiplier per step: linear from `start` to 1 over the first `warmup` fraction, then to `end`."""
+    warm = max(1, int(total_steps * warmup))
 
-    def __init__(self, lr: float | None = None, optimizer: str | None = None,
-                 weight_decay: float | None = None, momentum: float = 0.9, **extra: Any):
+    def factor(step: int) -> float:
+        if step < warm:
+            return start + (1 - start) * step / warm
+        return 1 + (end - 1) * min(1.0, (step - warm) / max(1, total_steps - warm))
+    return factor
+
+
+class BaseClassifier(pl.LightningModule):
+    # Every hyperparameter a model can set; a model overrides the ones it changes in `defaults`.
+    base_defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
+        "momentum": 0.9, "nesterov": False, "label_smoothing": 0.0,
+        "schedule": None, "warmup": 0.0, "start_lr_frac": 1.0, "end_lr_frac": 1.0,  # per-step warmup+linear
+        "tta": 0,  # test-time augmentation of the final val/test evaluation: 0 none, 1 mirror, 2 +translate
+        "aug_padding": 4, "aug_pad_mode": "constant",  # the training crop: pad, then random 32x32 crop
+    }
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **overrides: Any):
         super().__init__()
-        d = self.defaults
-        self.save_hyperparameters({
-            "model": type(self).__name__,
-            "lr": d["lr"] if lr is None else lr,
-            "optimizer": d["optimizer"] if optimizer is None else optimizer,
-            "weight_decay": d.get("weight_decay", 0.0) if weight_decay is None else weight_decay,
-            "momentum": momentum, **extra})
+        hp = {**self.base_defaults, **self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        self.save_hyperparameters({"model": type(self).__name__, **hp})
         self.net = self.build_network()
-        self.criterion = nn.CrossEntropyLoss()
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
         # One metric object per stage: they accumulate on the device and sync across DDP ranks.
         self.train_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        self.best_val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.best_test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+
+    @classmethod
+    def all_defaults(cls) -> dict[str, Any]:
+        return {**cls.base_defaults, **cls.defaults}
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """TTA only in the final evaluation (trainer.validate/test); per-epoch curves stay cheap."""
+        level = 0 if self.trainer.state.fn == "fit" else self.hparams.tta
+        if level == 0:
+            return self(x)
+        logits = 0.5 * (self(x) + self(x.flip(-1)))
+        if level >= 2:  # airbench's translate TTA: one pixel up-left and down-right, each mirrored too
+            padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+            shifted = [padded[..., :-2, :-2], padded[..., 2:, 2:]]
+            logits = 0.5 * logits + 0.25 * sum(0.5 * (self(s) + self(s.flip(-1))) for s in shifted)
+        return logits
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -59,16 +88,18 @@ class BaseClassifier(pl.LightningModule):
         return loss
 
     def _eval_step(self, batch, prefix: str, metric: MulticlassAccuracy) -> None:
-        """Shared by validation, the per-epoch test pass and the final test."""
+        """Shared by validation, the per-epoch test pass and the final evaluation."""
         x, y = batch
-        logits = self(x)
+        logits = self._eval_logits(x)
         metric(logits, y)
-        kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False, sync_dist=True)
-        self.log(f"{prefix}/loss", self.criterion(logits, y), **kw)
-        self.log(f"{prefix}/acc", metric, **{k: v for k, v in kw.items() if k != "sync_dist"})
+        kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
+        self.log(f"{prefix}/loss", self.criterion(logits, y), sync_dist=True, **kw)
+        self.log(f"{prefix}/acc", metric, **kw)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if dataloader_idx == 0:
+        if self.trainer.state.fn == "validate":  # the final evaluation of the best checkpoint
+            self._eval_step(batch, "best_val", self.best_val_acc)
+        elif dataloader_idx == 0:
             self._eval_step(batch, "val", self.val_acc)
         else:
             self._eval_step(batch, "test", self.test_acc)
@@ -76,15 +107,26 @@ class BaseClassifier(pl.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "best_test", self.best_test_acc)
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """What the optimizer trains; a model overrides this for per-group lr or weight decay."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
     def configure_optimizers(self):
         hp = self.hparams
-        params = [p for p in self.parameters() if p.requires_grad]
+        groups = self.param_groups()
         if hp.optimizer == "adam":
-            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                                   nesterov=hp.momentum > 0)
-        raise ValueError(f"unknown optimizer {hp.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            opt = torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
+                                  nesterov=hp.nesterov)
+        else:
+            raise ValueError(f"unknown optimizer {hp.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if hp.schedule is None:
+            return opt
+        total = int(self.trainer.estimated_stepping_batches)
+        factor = warmup_linear(total, hp.warmup, hp.start_lr_frac, hp.end_lr_frac)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def param_counts(self) -> dict[str, int]:
         return {"total": sum(p.numel() for p in self.net.parameters()),

@@ -26,7 +26,7 @@ def test_fast_dev_run_on_cpu(name, folder_data, tmp_path, capsys):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_defaults_are_complete(name):
-    assert {"epochs", "batch_size", "lr", "optimizer"} <= set(MODELS[name].defaults)
+    assert {"epochs", "batch_size", "lr", "optimizer"} <= set(MODELS[name].all_defaults())
 
 
 def test_lenet_has_table1_parameter_count():
