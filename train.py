@@ -52,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=_positive(int), help="default: the model's")
     p.add_argument("--lr", type=_positive(float), help="default: the model's")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the model's")
+    p.add_argument("--weights", metavar="imagenet|none|PATH",
+                   help="resnet18's start: torchvision's ImageNet weights (default), random, or a state-dict file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default="data",
                    help="CIFAR-10 in torchvision's layout (downloaded here if missing) or a class-folder tree")
@@ -124,8 +126,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
         raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
     cls = get_model_class(args.model)
     defaults = cls.all_defaults()
+    if args.weights is not None and "weights" not in defaults:
+        raise UserError(f"--weights applies to pretrained models (resnet18), not {args.model}; leave it out")
     hp = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
-          for k in ("epochs", "batch_size", "lr", "optimizer")}
+          for k in ("epochs", "batch_size", "lr", "optimizer", "weights") if k in defaults}
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
     print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
 
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
                            val_size=args.val_size, seed=args.seed, augment=args.augment,
-                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"])
+                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"],
+                           eval_batch_size=min(500, 4 * hp["batch_size"]))
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
     model = cls(**hp)

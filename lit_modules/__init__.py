@@ -4,6 +4,7 @@ from __future__ import annotations
 from errors import UserError
 from lit_modules.base import BaseClassifier
 from lit_modules.lenet import LeNet
+from lit_modules.resnet18 import ResNet18
 from lit_modules.resnet9 import ResNet9
 from lit_modules.vgg_bn import VGGBN
 
@@ -11,6 +12,7 @@ MODELS: dict[str, type[BaseClassifier]] = {
     "lenet": LeNet,
     "vgg_bn": VGGBN,
     "resnet9": ResNet9,
+    "resnet18": ResNet18,
 }
 
 

@@ -8,17 +8,22 @@ import train
 from lit_modules import MODELS, get_model_class
 from errors import UserError
 
+# Offline stand-ins for arguments that would fetch something (ImageNet weights).
+OFFLINE_KWARGS = {"resnet18": {"weights": "none"}}
+OFFLINE_ARGS = {"resnet18": ["--weights", "none"]}
+
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_output_shape(name):
-    model = MODELS[name]()
+    model = MODELS[name](**OFFLINE_KWARGS.get(name, {}))
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_fast_dev_run_on_cpu(name, folder_data, tmp_path, capsys):
     code = train.main(["--model", name, "--gpus", "0", "--fast-dev-run", "--data-dir", str(folder_data),
-                       "--val-size", "20", "--logdir", str(tmp_path / "logs"), "--batch-size", "8"])
+                       "--val-size", "20", "--logdir", str(tmp_path / "logs"), "--batch-size", "8",
+                       *OFFLINE_ARGS.get(name, [])])
     assert code == 0
     assert "done in" in capsys.readouterr().out
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").rglob("metrics.json"))

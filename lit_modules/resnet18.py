@@ -1,0 +1,111 @@
+"""resnet18: transfer learning from ImageNet, the assignment's recipe.
+
+    python train.py --model resnet18 --gpus 1                       # ImageNet weights via torchvision
+    python train.py --model resnet18 --weights resnet18-f37072fd.pth  # the same weights from a local file
+    python train.py --model resnet18 --weights none                 # random init (tests, from-scratch runs)
+
+torchvision's ResNet18; `fc` replaced by Linear(512, 10); inputs upsampled x8 to 256x256 inside the
+module; everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
+Frozen BatchNorm layers stay in eval mode, keeping their ImageNet statistics: updating running
+stats of layers whose weights cannot adapt would shift every frozen feature. `train_frozen_bn=True`
+lets them update anyway. Inputs arrive normalised with CIFAR-10's mean/std and are re-normalised
+to ImageNet's, which those statistics expect. Meant for a GPU: on 2 CPU cores an epoch takes hours.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from datamodules.augment import MEAN, STD
+from errors import UserError
+from lit_modules.base import BaseClassifier
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+TRAINABLE = ("layer4.", "fc.")
+
+
+def load_state_dict_file(net: nn.Module, path: Path) -> None:
+    """A torchvision ResNet18 state dict (ImageNet's 1000-class fc, or a 10-class one) into `net`."""
+    if not path.is_file():
+        raise UserError(f"--weights {path}: no such file; pass a resnet18 state-dict file, 'imagenet' or 'none'")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"--weights {path}: not a PyTorch state-dict file ({type(e).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a Lightning checkpoint
+        state = {k.removeprefix("net.backbone."): v for k, v in state["state_dict"].items()
+                 if k.startswith("net.backbone.")}
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"--weights {path}: not a state dict of tensors")
+    own = net.state_dict()
+    for key, value in own.items():
+        if key.startswith("fc."):
+            continue  # the head is replaced either way
+        if key not in state:
+            raise UserError(f"--weights {path}: no '{key}' in the file; is it a ResNet18 state dict?")
+        if state[key].shape != value.shape:
+            raise UserError(f"--weights {path}: '{key}' has shape {tuple(state[key].shape)}, "
+                            f"ResNet18 needs {tuple(value.shape)}")
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise UserError(f"--weights {path}: unexpected key '{extra[0]}'; is it a ResNet18 state dict?")
+    if "fc.weight" in state and state["fc.weight"].shape == own["fc.weight"].shape:
+        net.load_state_dict(state)
+    else:
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+
+
+def imagenet_resnet18() -> nn.Module:
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    try:
+        return torchvision.models.resnet18(weights=weights)
+    except Exception as e:  # no network and nothing in torchvision's cache
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise UserError(f"cannot get the ImageNet weights ({str(e).splitlines()[0][:80]}); download "
+                        f"{weights.url} on a machine with a network to {cache}, or pass --weights PATH "
+                        f"to that file, or --weights none to train from scratch") from None
+
+
+class UpsampledResNet18(nn.Module):
+    def __init__(self, weights: str):
+        super().__init__()
+        if weights == "imagenet":
+            backbone = imagenet_resnet18()
+        else:
+            backbone = torchvision.models.resnet18(weights=None)
+            if weights != "none":
+                load_state_dict_file(backbone, Path(weights))
+        backbone.fc = nn.Linear(512, 10)
+        self.backbone = backbone
+        # CIFAR-normalised -> ImageNet-normalised, as one per-channel affine map.
+        scale = torch.tensor(STD) / torch.tensor(IMAGENET_STD)
+        shift = (torch.tensor(MEAN) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.interpolate(x * self.scale + self.shift, scale_factor=8, mode="bilinear",
+                                      align_corners=False)
+        return self.backbone(x)
+
+
+class ResNet18(BaseClassifier):
+    defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "weights": "imagenet",
+                "train_frozen_bn": False, "channels_last": True}
+
+    def build_network(self) -> nn.Module:
+        net = UpsampledResNet18(self.hparams.weights)
+        for name, p in net.backbone.named_parameters():
+            p.requires_grad = name.startswith(TRAINABLE)
+        return net
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and not self.hparams.train_frozen_bn:
+            for name, m in self.net.backbone.named_modules():
+                if isinstance(m, nn.BatchNorm2d) and not name.startswith(TRAINABLE):
+                    m.eval()
+        return self
