@@ -63,6 +63,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", choices=PRECISIONS, default="32")
     p.add_argument("--val-size", type=_positive(int), default=5000)
     p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
+    p.add_argument("--filter-image", type=int, default=0, metavar="N",
+                   help="validation image whose filter activations are logged to TensorBoard")
+    p.add_argument("--filters-every", type=int, default=0, metavar="N",
+                   help="also log them every N epochs (default: only at the end)")
     p.add_argument("--resume", nargs="?", const="last", metavar="last|PATH",
                    help="continue a run from its last.ckpt: 'last' (the newest run of --model), a run dir or a .ckpt")
     p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (GPU runs)")
@@ -114,6 +118,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
 
     import runs
     from callbacks.checkpoint_io import AtomicCheckpointIO
+    from callbacks.filters import FilterActivations
     from callbacks.guard import RunGuard
     from callbacks.metrics_json import MetricsJSON
     from datamodules.cifar10 import CIFAR10DataModule
@@ -148,6 +153,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
                            eval_batch_size=min(500, 4 * hp["batch_size"]))
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
+    if not 0 <= args.filter_image < dm.sizes["val"]:
+        raise UserError(f"--filter-image {args.filter_image} is not a validation image index (0 to {dm.sizes['val'] - 1})")
     model = cls(**hp)
 
     if resume:
@@ -158,7 +165,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     run_dir = Path(logger.log_dir)
     info = {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
             "device": runs.device_name(devices["accelerator"], devices["devices"]), "precision": args.precision,
-            "data": {"source": dm.arrays.source, **dm.sizes}, "params": model.param_counts(), "hparams": hp,
+            "data": {"source": dm.arrays.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes}, "params": model.param_counts(), "hparams": hp,
             "environment": runs.environment()}
     if not args.fast_dev_run:
         logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
@@ -171,7 +178,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
                            save_on_train_epoch_end=True)  # after the epoch is complete: a clean resume point
     trainer = pl.Trainer(
         max_epochs=hp["epochs"], precision=args.precision, logger=logger, fast_dev_run=args.fast_dev_run,
-        callbacks=[ckpt, metrics_cb, RunGuard(args.seed)] + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
+        callbacks=[ckpt, metrics_cb, RunGuard(args.seed), FilterActivations(args.filter_image, args.filters_every)]
+        + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
         enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
         use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
         log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)

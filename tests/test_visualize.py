@@ -40,3 +40,31 @@ def test_missing_or_broken_metrics_are_one_line_errors(tmp_path, capsys):
     assert visualize.main(["table", str(tmp_path / "half")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and "does not exist" in err[0] and "not valid JSON" in err[1]
+
+
+def test_filter_activations_reach_tensorboard_with_the_right_shapes(folder_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import train
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "32", "--val-size", "20",
+                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--filter-image", "3"]) == 0
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0"), size_guidance={"images": 0}).Reload()
+    images = {t: events.Images(t)[-1] for t in events.Tags()["images"]}
+    assert (images["filters/image"].width, images["filters/image"].height) == (32, 32)
+    # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
+    # in an 8x8 grid; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders between tiles).
+    assert (images["filters/first_conv_activations"].width, images["filters/first_conv_activations"].height) == (199, 199)
+    assert images["filters/last_conv_activations"].width == 8 * 9 + 1
+    assert images["filters/first_conv_weights"].width == 6 * 21 + 1
+
+
+def test_capture_finds_resnet18s_first_and_last_convs():
+    import torch
+
+    from callbacks.filters import activation_grid, capture
+    from lit_modules.resnet18 import ResNet18
+    cap = capture(ResNet18(weights="none"), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
+    assert cap["first_name"] == "net.backbone.conv1" and cap["first"].shape == (64, 128, 128)
+    assert cap["last_name"] == "net.backbone.layer4.1.conv2" and cap["last"].shape == (512, 8, 8)
+    assert cap["weights"].shape == (64, 3, 7, 7)
+    assert activation_grid(cap["last"], k=64).shape == (3, 8 * 9 + 1, 8 * 9 + 1)

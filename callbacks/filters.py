@@ -1,0 +1,100 @@
+"""What the network sees: first- and last-conv activations and first-conv weights for one image.
+
+`capture()` finds the first and last nn.Conv2d of any model by itself, so it works for every
+registered model; `FilterActivations` logs its grids to TensorBoard at the end of training (and
+every N epochs if asked); visualize.py draws the same captures as PNG figures.
+"""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
+from torchvision.utils import make_grid
+
+from datamodules.augment import normalize
+
+
+def conv_layers(model: nn.Module) -> tuple[tuple[str, nn.Conv2d], tuple[str, nn.Conv2d]]:
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no Conv2d layer to visualise")
+    return convs[0], convs[-1]
+
+
+@torch.no_grad()
+def capture(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor | str]:
+    """Run one uint8 image (3, 32, 32) through `model` in eval mode; return the first and last conv
+    layers' outputs (C, H, W), the first conv's weights and the layers' names."""
+    (first_name, first), (last_name, last) = conv_layers(model)
+    out: dict[str, torch.Tensor | str] = {"first_name": first_name, "last_name": last_name}
+    hooks = [first.register_forward_hook(lambda m, i, o: out.__setitem__("first", o[0].float().cpu())),
+             last.register_forward_hook(lambda m, i, o: out.__setitem__("last", o[0].float().cpu()))]
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        out["logits"] = model(normalize(image[None].to(device)))[0].float().cpu()
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    out["weights"] = first.weight.detach().float().cpu()
+    out["image"] = image.float() / 255
+    return out
+
+
+def most_active(maps: torch.Tensor, k: int) -> torch.Tensor:
+    """The k channels with the highest mean activation, most active first."""
+    order = maps.mean(dim=(1, 2)).argsort(descending=True)
+    return maps[order[:k]]
+
+
+def activation_grid(maps: torch.Tensor, k: int = 64) -> torch.Tensor:
+    """Up to k maps (C, H, W), each scaled to [0, 1], as one grey (3, H', W') grid image."""
+    maps = most_active(maps, k)
+    lo = maps.amin(dim=(1, 2), keepdim=True)
+    hi = maps.amax(dim=(1, 2), keepdim=True)
+    maps = (maps - lo) / (hi - lo).clamp_min(1e-8)
+    return make_grid(maps[:, None], nrow=math.ceil(math.sqrt(len(maps))), padding=1, pad_value=1.0)
+
+
+def weight_grid(weights: torch.Tensor, min_size: int = 16) -> torch.Tensor:
+    """First-conv filters (out, 3, k, k) as RGB tiles, each scaled to [0, 1] on its own."""
+    w = weights[:, :3] if weights.shape[1] >= 3 else weights[:, :1].expand(-1, 3, -1, -1)
+    lo = w.amin(dim=(1, 2, 3), keepdim=True)
+    hi = w.amax(dim=(1, 2, 3), keepdim=True)
+    w = (w - lo) / (hi - lo).clamp_min(1e-8)
+    if w.shape[-1] < min_size:  # a 2x2 or 5x5 filter is unreadable at its own size
+        w = nn.functional.interpolate(w, scale_factor=math.ceil(min_size / w.shape[-1]), mode="nearest")
+    return make_grid(w, nrow=math.ceil(math.sqrt(len(w))), padding=1, pad_value=1.0)
+
+
+class FilterActivations(pl.Callback):
+    """Log the grids for validation image `image_index` at the end of training, and every
+    `every_n_epochs` epochs when that is > 0. Needs a TensorBoardLogger (fast_dev_run has none)."""
+
+    def __init__(self, image_index: int = 0, every_n_epochs: int = 0):
+        self.image_index, self.every_n_epochs = image_index, every_n_epochs
+
+    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = trainer.logger
+        if not isinstance(logger, TensorBoardLogger) or not trainer.is_global_zero:
+            return
+        dm = trainer.datamodule
+        image = dm.arrays.train_images[dm.val_idx[self.image_index]]
+        cap = capture(pl_module, image)
+        step, tb = trainer.global_step, logger.experiment
+        tb.add_image("filters/image", cap["image"], step)
+        tb.add_image("filters/first_conv_activations", activation_grid(cap["first"]), step)
+        tb.add_image("filters/last_conv_activations", activation_grid(cap["last"]), step)
+        tb.add_image("filters/first_conv_weights", weight_grid(cap["weights"]), step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._log(trainer, pl_module)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log(trainer, pl_module)
