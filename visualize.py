@@ -1,59 +1,199 @@
-"""The report's tables (and, later, figures) from finished runs' metrics.json files.
+"""The report's figures and tables, as PNG and Markdown, from runs' metrics.json and checkpoints.
 
-    python visualize.py table lightning_logs/lenet/version_0 lightning_logs/vgg_bn/version_0
+    python visualize.py curves  RUN_DIR [--out DIR]             # loss and accuracy vs epoch: train, val, test
+    python visualize.py compare RUN_DIR RUN_DIR [--out DIR]     # train and val loss of two runs in one plot
+    python visualize.py filters RUN_DIR|CKPT [--image N] [--out DIR]  # image, first/last conv activations, weights
+    python visualize.py table   RUN_DIR...                      # the Markdown results table
+    python visualize.py report  [LOGDIR] [--out DIR]            # all of it for each model's latest run + report.md
 
-Reads metrics.json, never TensorBoard's binary event files.
+Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from errors import UserError
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+
+import runs  # noqa: E402
+from errors import UserError  # noqa: E402
+from report import architecture_table, results_table, training_details  # noqa: E402
+
+STAGES = (("train", "tab:blue"), ("val", "tab:orange"), ("test", "tab:green"))
 
 
-def load_run(run_dir: str | Path) -> dict:
-    path = Path(run_dir)
-    path = path if path.name == "metrics.json" else path / "metrics.json"
-    if not path.exists():
-        raise UserError(f"{path} does not exist; pass a run directory written by train.py "
+def load_run(path: str | Path) -> dict:
+    path = Path(path)
+    run_dir = path.parent if path.name == "metrics.json" else path
+    m = runs.read_metrics(run_dir)
+    if m is None:
+        raise UserError(f"{run_dir / 'metrics.json'} does not exist; pass a run directory written by train.py "
                         f"(lightning_logs/<model>/version_N)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); the run may have been killed while writing it")
+    if not m.get("epochs"):
+        raise UserError(f"{run_dir} has no finished epoch yet (status: {m.get('status')}); nothing to plot")
+    m["run_dir"] = str(run_dir)
+    return m
 
 
-def results_table(runs: Sequence[dict]) -> str:
-    """The assignment's table, in Markdown: one row per run, numbers of the best checkpoint."""
-    head = ("| model | params (trainable) | epochs | s/epoch | train loss | train acc | val loss | val acc "
-            "| test acc | device |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for m in runs:
-        f = m.get("final") or (m["epochs"][-1] if m.get("epochs") else {})
-        n = len(m.get("epochs", []))
-        pct = lambda k: f"{100 * f[k]:.2f}%" if f.get(k) is not None else "n/a"
-        num = lambda k: f"{f[k]:.4f}" if f.get(k) is not None else "n/a"
-        p = m["params"]
-        status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
-        lines.append(f"| {m['model']}{status} | {p['total']:,} ({p['trainable']:,}) | {n} "
-                     f"| {m['seconds'] / max(n, 1):.1f} | {num('train_loss')} | {pct('train_acc')} "
-                     f"| {num('val_loss')} | {pct('val_acc')} | {pct('test_acc')} | {m['device']} |")
-    return "\n".join(lines)
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(m: dict, out: Path) -> list[Path]:
+    epochs = [e["epoch"] for e in m["epochs"]]
+    paths, note = [], "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
+    for metric, label in (("loss", "cross-entropy loss"), ("acc", "accuracy")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for stage, color in STAGES:
+            ys = [e.get(f"{stage}_{metric}") for e in m["epochs"]]
+            ax.plot(epochs, [y * 100 if y is not None and metric == "acc" else y for y in ys],
+                    marker="o", color=color, label=stage)
+        ax.set(title=f"{m['model']}: {label} per epoch{note}", xlabel="epoch",
+               ylabel="accuracy (%)" if metric == "acc" else label)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        paths.append(_save(fig, out / f"{m['model']}_{metric}.png"))
+    return paths
+
+
+def plot_compare(a: dict, b: dict, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, style in ((a, "-"), (b, "--")):
+        epochs = [e["epoch"] for e in m["epochs"]]
+        for stage, color in STAGES[:2]:
+            ax.plot(epochs, [e.get(f"{stage}_loss") for e in m["epochs"]], style, marker="o", color=color,
+                    label=f"{m['model']} {stage}")
+    ax.set(title=f"{a['model']} vs {b['model']}: train and validation loss", xlabel="epoch", ylabel="loss")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, out / f"compare_{a['model']}_{b['model']}.png")
+
+
+def load_checkpoint_model(target: str | Path):
+    """RUN_DIR (its best checkpoint) or a .ckpt -> (model, datamodule hparams)."""
+    import torch
+
+    from lit_modules import MODELS
+    path = Path(target)
+    if path.is_dir():
+        best = sorted((path / "checkpoints").glob("best-*.ckpt")) or sorted((path / "checkpoints").glob("*.ckpt"))
+        if not best:
+            raise UserError(f"{path} has no checkpoint in {path / 'checkpoints'}; the run ended before its first epoch")
+        path = best[-1]
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; pass a run directory or a .ckpt file")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    by_class = {c.__name__: c for c in MODELS.values()}
+    cls = by_class.get(ckpt.get("hyper_parameters", {}).get("model"))
+    if cls is None:
+        raise UserError(f"{path} is not a checkpoint of a registered model ({', '.join(MODELS)})")
+    offline = {"weights": "none"} if "weights" in cls.all_defaults() else {}  # its weights are in the checkpoint
+    model = cls(**{**ckpt["hyper_parameters"], **offline})
+    model.load_state_dict(ckpt["state_dict"])
+    model.registry_name = next(k for k, c in MODELS.items() if c is cls)
+    return model, ckpt.get("datamodule_hyper_parameters", {})
+
+
+def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
+    from callbacks.filters import activation_grid, capture, weight_grid
+    from datamodules.cifar10 import CIFAR10DataModule
+    from datamodules.sources import CLASSES
+
+    model, dm_hp = load_checkpoint_model(target)
+    dm = CIFAR10DataModule(dm_hp.get("data_dir", "data"), val_size=dm_hp.get("val_size", 5000),
+                           seed=dm_hp.get("seed", 0))
+    dm.setup("fit")
+    if not 0 <= image < dm.sizes["val"]:
+        raise UserError(f"--image {image} is not a validation image index (0 to {dm.sizes['val'] - 1})")
+    idx = dm.val_idx[image]
+    cap = capture(model, dm.arrays.train_images[idx])
+    truth, guess = CLASSES[int(dm.arrays.train_labels[idx])], CLASSES[int(cap["logits"].argmax())]
+    name = model.registry_name
+    panels = [("image_first", [(cap["image"], f"validation image {image}: {truth} (predicted {guess})"),
+                               (activation_grid(cap["first"]), f"first conv ({cap['first_name']}): "
+                                f"{len(cap['first'])} maps of {cap['first'].shape[1]}x{cap['first'].shape[2]}")]),
+              ("last", [(activation_grid(cap["last"]), f"last conv ({cap['last_name']}): the "
+                         f"{min(64, len(cap['last']))} most active of {len(cap['last'])} maps")]),
+              ("weights", [(weight_grid(cap["weights"]), f"first conv weights: {len(cap['weights'])} filters "
+                            f"{cap['weights'].shape[2]}x{cap['weights'].shape[3]}, each scaled to [0, 1]")])]
+    paths = []
+    for suffix, items in panels:
+        fig, axes = plt.subplots(1, len(items), figsize=(5.5 * len(items), 5.5), squeeze=False)
+        for ax, (img, title) in zip(axes[0], items):
+            ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        fig.suptitle(f"{name}")
+        paths.append(_save(fig, out / f"{name}_filters_{suffix}.png"))
+    return paths
+
+
+def write_report(logdir: Path, out: Path) -> Path:
+    latest = {}
+    for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
+        done = [r for r in runs.versions(logdir, model_dir.name) if (runs.read_metrics(r) or {}).get("epochs")]
+        if done:
+            latest[model_dir.name] = load_run(done[-1])
+    if not latest:
+        raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
+    lines = ["# CIFAR-10 results", "", results_table(list(latest.values())), ""]
+    for name, m in latest.items():
+        lines += [f"## {name}", "", f"Run: `{m['run_dir']}`, command: `{m['command']}`", ""]
+        lines += [f"![{name} {k}]({p.relative_to(out)})" for k, p in
+                  zip(("loss", "accuracy"), plot_curves(m, out / "figures"))]
+        try:
+            model, _ = load_checkpoint_model(m["run_dir"])
+            lines += ["", "### Architecture", "", architecture_table(model), "", "### Training details", "",
+                      training_details(m, model), ""]
+            lines += [f"![{name} filters]({p.relative_to(out)})" for p in plot_filters(m["run_dir"], 0, out / "figures")]
+        except UserError as e:
+            lines += ["", f"(no architecture or filter figures: {e})"]
+        lines.append("")
+    names = list(latest)
+    if len(names) >= 2:
+        lines += ["## Comparison", "", f"![compare]({plot_compare(latest[names[0]], latest[names[1]], out / 'figures').relative_to(out)})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="visualize.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("table", help="print the Markdown results table of one or more runs")
-    t.add_argument("runs", nargs="+", help="run directories (lightning_logs/<model>/version_N)")
+    for name, nargs in (("curves", 1), ("compare", 2), ("filters", 1), ("table", "+")):
+        c = sub.add_parser(name)
+        c.add_argument("runs", nargs=nargs)
+        c.add_argument("--out", default="figures")
+        c.add_argument("--image", type=int, default=0, help="validation image index (filters)")
+    r = sub.add_parser("report")
+    r.add_argument("logdir", nargs="?", default="lightning_logs")
+    r.add_argument("--out", default="report")
     args = p.parse_args(argv)
     try:
+        if args.command == "report":
+            print(write_report(Path(args.logdir), Path(args.out)))
+            return 0
+        out = Path(args.out)
         if args.command == "table":
             print(results_table([load_run(r) for r in args.runs]))
+        elif args.command == "curves":
+            print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
+        elif args.command == "compare":
+            print(plot_compare(load_run(args.runs[0]), load_run(args.runs[1]), out))
+        elif args.command == "filters":
+            print("\n".join(map(str, plot_filters(args.runs[0], args.image, out))))
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2

@@ -24,13 +24,19 @@ def test_table_has_one_row_per_run_with_best_checkpoint_numbers(tmp_path, capsys
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 3 and out[0].startswith("| model")
-    assert "| lenet | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% |" in out[2]
+    assert out[2] == "| lenet | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% | none | cpu |"
 
 
 def test_table_of_a_crashed_run_shows_its_partial_curve(tmp_path, capsys):
     write_run(tmp_path / "a", status="failed", final=None)
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
     assert "lenet (failed)" in capsys.readouterr().out
+
+
+def test_run_that_crashed_before_its_first_epoch_is_a_clear_error(tmp_path, capsys):
+    write_run(tmp_path / "a", status="failed", final=None, epochs=[])
+    assert visualize.main(["curves", str(tmp_path / "a")]) == 2
+    assert "no finished epoch" in capsys.readouterr().err
 
 
 def test_missing_or_broken_metrics_are_one_line_errors(tmp_path, capsys):

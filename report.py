@@ -1,0 +1,90 @@
+"""The report's Markdown tables: results, each architecture as in the assignment's Table 1, and
+the training details a reader needs to repeat a run."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
+
+
+def results_table(runs: Sequence[dict]) -> str:
+    """One row per run, the numbers of its best checkpoint (val and test re-scored, with TTA if the
+    model uses it); s/epoch is the run's wall time divided by its epochs."""
+    head = ("| model | params (trainable) | epochs | s/epoch | train loss | train acc | val loss | val acc "
+            "| test acc | TTA | device |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for m in runs:
+        f = m.get("final") or (m["epochs"][-1] if m.get("epochs") else {})
+        n = len(m.get("epochs", []))
+        pct = lambda k: f"{100 * f[k]:.2f}%" if f.get(k) is not None else "n/a"
+        num = lambda k: f"{f[k]:.4f}" if f.get(k) is not None else "n/a"
+        p = m["params"]
+        status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
+        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get((m.get("hparams") or {}).get("tta", 0), "?")
+        lines.append(f"| {m['model']}{status} | {p['total']:,} ({p['trainable']:,}) | {n} "
+                     f"| {m['seconds'] / max(n, 1):.1f} | {num('train_loss')} | {pct('train_acc')} "
+                     f"| {num('val_loss')} | {pct('val_acc')} | {pct('test_acc')} | {tta} | {m['device']} |")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def architecture_table(model: nn.Module) -> str:
+    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for a
+    1x3x32x32 input; an activation that follows a layer is folded into that layer's row."""
+    rows: list[list[str]] = []
+
+    def hook(name: str):
+        def fn(module, inputs, output):
+            if isinstance(module, ACTIVATIONS) and rows:
+                rows[-1][2] = type(module).__name__
+                return
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            shape = "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "?"
+            rows.append([f"{name} ({type(module).__name__})", shape, "", f"{params:,}"])
+        return fn
+
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children()) and n]
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    total = sum(p.numel() for p in model.parameters())
+    lines = ["| layer | output shape | activation | parameters |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines.append(f"| **total** | | | **{total:,}** |")
+    return "\n".join(lines)
+
+
+def training_details(m: dict, model: nn.Module) -> str:
+    hp = dict(model.hparams)
+    sched = ("constant learning rate" if not hp.get("schedule") else
+             f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
+             f"then linear decay to {hp['end_lr_frac']}x")
+    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding + horizontal flip, "
+           f"per batch on the device" if "--no-augment" not in m["command"] else "none")
+    items = {
+        "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
+                     + (f", momentum {hp['momentum']}, nesterov {hp['nesterov']}" if hp["optimizer"] == "sgd" else "")
+                     + ")",
+        "learning-rate schedule": sched,
+        "batch size": hp["batch_size"], "epochs": len(m["epochs"]),
+        "loss": f"cross-entropy, label smoothing {hp['label_smoothing']}",
+        "augmentation": aug,
+        "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]
+                                  + " (final val/test scoring only)",
+        "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
+                          "PyTorch defaults" + (" + model-specific (see the module docstring)"
+                                                if m["model"] == "resnet9" else ""),
+        "data": f"{m['data']['source']}: {m['data']['train']:,} train / {m['data']['val']:,} val / "
+                f"{m['data']['test']:,} test",
+        "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",
+    }
+    return "\n".join(f"- **{k}**: {v}" for k, v in items.items())
