@@ -45,7 +45,7 @@ class BaseClassifier(pl.LightningModule):
 
     def __init__(self, **overrides: Any):
         super().__init__()
-        hp = {**self.base_defaults, **self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        hp = {**self.base_defaults, **self.defaults, **overrides}
         self.save_hyperparameters({"model": type(self).__name__, **hp})
         self.net = self.build_network()
         if hp["channels_last"]:

@@ -39,11 +39,16 @@ def test_lenet_has_table1_parameter_count():
     assert counts == {"total": 390_410, "trainable": 390_410}
 
 
-def test_one_optimizer_step_lowers_the_loss_on_a_fixed_batch():
+@pytest.mark.parametrize("name", list(MODELS))
+def test_one_optimizer_step_lowers_the_loss_on_a_fixed_batch(name):
     torch.manual_seed(0)
-    model = MODELS["lenet"](lr=1e-3)
+    # The model's own optimizer at the lr of its schedule's first step (the schedule needs a Trainer).
+    d = MODELS[name].all_defaults()
+    lr = d["lr"] * (d["start_lr_frac"] if d["schedule"] else 1)
+    model = MODELS[name](schedule=None, lr=lr, **OFFLINE_KWARGS.get(name, {}))
     opt = model.configure_optimizers()
-    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
+    model.train()
     losses = []
     for _ in range(2):
         loss = model.criterion(model(x), y)
