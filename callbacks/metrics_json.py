@@ -37,6 +37,7 @@ class MetricsJSON(pl.Callback):
         self.path, self.print_epochs = (Path(path) if path else None), print_epochs
         self.data: dict[str, Any] = {**info, "status": "running", "seconds": 0.0, "epochs": [], "final": None}
         self.start = time.time()
+        self.enabled = True  # only DDP rank 0 writes
         if resumed:
             self.data["epochs"] = resumed["epochs"]
             self.data["resumed"] = resumed.get("resumed", []) + [info["command"]]
@@ -45,9 +46,12 @@ class MetricsJSON(pl.Callback):
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields, seconds=round(time.time() - self.start, 2))
-        if self.path is not None:
+        if self.path is not None and self.enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_json(self.path, self.data)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.enabled = trainer.is_global_zero
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         m = trainer.callback_metrics
@@ -56,7 +60,7 @@ class MetricsJSON(pl.Callback):
         row["seconds"] = round(time.time() - self.start, 2)
         self.data["epochs"].append(row)
         self.update()
-        if self.print_epochs:  # the progress bar's stand-in when output goes to a file
+        if self.print_epochs and self.enabled:  # the progress bar's stand-in when output goes to a file
             print(f"epoch {row['epoch']}: " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
                                                         if k != "epoch" and v is not None), flush=True)
 
