@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import runs  # noqa: E402
 from datamodules import sources  # noqa: E402
 from datamodules.augment import MEAN, STD, normalize, random_crop_flip  # noqa: E402
 from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
@@ -153,9 +153,7 @@ def main() -> None:
         ("start-up to first step, warm: cache (s)", warm_s, f"peak RSS {warm_mb:.0f} MB (goal < 5 s)"),
         ("decoded data in memory (MB)", data_mb, "goal < 1024"),
     ]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.machine()) if Path("/proc/cpuinfo").exists() else platform.machine()
-    machine = f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    machine = f"{runs.device_name('cpu', 1)}, torch {torch.__version__}"
     print(f"\n| benchmark ({machine}) | value | note |\n|---|---|---|")
     for name, value, note in rows:
         shown = f"{100 * value:.2f}%" if "share" in name else f"{value:,.1f}"
