@@ -3,6 +3,7 @@
     python visualize.py curves  RUN_DIR [--out DIR]             # loss and accuracy vs epoch: train, val, test
     python visualize.py compare RUN_DIR RUN_DIR [--out DIR]     # train and val loss of two runs in one plot
     python visualize.py filters RUN_DIR|CKPT [--image N] [--out DIR]  # image, first/last conv activations, weights
+    python visualize.py confusion RUN_DIR|CKPT [--out DIR]      # test confusion matrix, per-class accuracy
     python visualize.py table   RUN_DIR...                      # the Markdown results table
     python visualize.py report  [LOGDIR] [--out DIR]            # all of it for each model's latest run + report.md
 
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 import runs  # noqa: E402
+from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
 from errors import UserError  # noqa: E402
 from report import architecture_table, results_table, training_details  # noqa: E402
 
@@ -108,7 +110,6 @@ def load_checkpoint_model(target: str | Path):
 
 def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
     from callbacks.filters import activation_grid, capture, weight_grid
-    from datamodules.cifar10 import CIFAR10DataModule
     from datamodules.sources import CLASSES
 
     model, dm_hp = load_checkpoint_model(target)
@@ -140,6 +141,35 @@ def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
     return paths
 
 
+def plot_confusion(target: str | Path, out: Path) -> Path:
+    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA)."""
+    import torch
+
+    from datamodules.augment import normalize
+    from datamodules.sources import CLASSES
+
+    model, dm_hp = load_checkpoint_model(target)
+    dm = CIFAR10DataModule(dm_hp.get("data_dir", "data"), val_size=dm_hp.get("val_size", 5000), seed=dm_hp.get("seed", 0))
+    dm.setup("test")
+    images, labels = dm.arrays.test_images, dm.arrays.test_labels
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
+    cm = torch.bincount(labels * 10 + preds, minlength=100).view(10, 10)
+    per_class = cm.diag() / cm.sum(1).clamp_min(1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(cm / cm.sum(1, keepdim=True).clamp_min(1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(10):
+        for j in range(10):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > 0.5 * cm[i].sum() else "black")
+    ax.set_xticks(range(10), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(10), [f"{c} ({100 * a:.0f}%)" for c, a in zip(CLASSES, per_class.tolist())])
+    ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)",
+           title=f"{model.registry_name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy")
+    return _save(fig, out / f"{model.registry_name}_confusion.png")
+
+
 def write_report(logdir: Path, out: Path) -> Path:
     latest = {}
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
@@ -158,6 +188,7 @@ def write_report(logdir: Path, out: Path) -> Path:
             lines += ["", "### Architecture", "", architecture_table(model), "", "### Training details", "",
                       training_details(m, model), ""]
             lines += [f"![{name} filters]({p.relative_to(out)})" for p in plot_filters(m["run_dir"], 0, out / "figures")]
+            lines += [f"![{name} confusion]({plot_confusion(m['run_dir'], out / 'figures').relative_to(out)})"]
         except UserError as e:
             lines += ["", f"(no architecture or filter figures: {e})"]
         lines.append("")
@@ -172,7 +203,7 @@ def write_report(logdir: Path, out: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="visualize.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, nargs in (("curves", 1), ("compare", 2), ("filters", 1), ("table", "+")):
+    for name, nargs in (("curves", 1), ("compare", 2), ("filters", 1), ("confusion", 1), ("table", "+")):
         c = sub.add_parser(name)
         c.add_argument("runs", nargs=nargs)
         c.add_argument("--out", default="figures")
@@ -192,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
         elif args.command == "compare":
             print(plot_compare(load_run(args.runs[0]), load_run(args.runs[1]), out))
+        elif args.command == "confusion":
+            print(plot_confusion(args.runs[0], out))
         elif args.command == "filters":
             print("\n".join(map(str, plot_filters(args.runs[0], args.image, out))))
     except UserError as e:

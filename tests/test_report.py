@@ -56,7 +56,8 @@ def test_report_writes_every_figure_and_report_md(logdir, tmp_path):
     for name in TINY:
         assert f"## {name}" in report and f"| {name} |" in report
         assert (tmp_path / "figures" / f"{name}_loss.png").exists()
-    assert report.count("![") == 4 * (2 + 3) + 1
+    assert report.count("![") == 4 * (2 + 3 + 1) + 1
+    assert png_size(tmp_path / "figures" / "resnet9_confusion.png") == (840, 720)
     assert "| **total** | | | **390,410** |" in report and "label smoothing 0.2" in report
 
 
