@@ -10,6 +10,14 @@ from torch import nn
 ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
 
 
+def _hparam(m: dict, key: str):
+    """A run's hyperparameter; runs recorded before metrics.json held them all used the model's default."""
+    from lit_modules import MODELS
+
+    hp = m.get("hparams") or {}
+    return hp[key] if key in hp else MODELS[m["model"]].all_defaults().get(key)
+
+
 def results_table(runs: Sequence[dict]) -> str:
     """One row per run, the numbers of its best checkpoint (val and test re-scored, with TTA if the
     model uses it); s/epoch is the run's wall time divided by its epochs."""
@@ -23,7 +31,7 @@ def results_table(runs: Sequence[dict]) -> str:
         num = lambda k: f"{f[k]:.4f}" if f.get(k) is not None else "n/a"
         p = m["params"]
         status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
-        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get((m.get("hparams") or {}).get("tta", 0), "?")
+        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
         lines.append(f"| {m['model']}{status} | {p['total']:,} ({p['trainable']:,}) | {n} "
                      f"| {m['seconds'] / max(n, 1):.1f} | {num('train_loss')} | {pct('train_acc')} "
                      f"| {num('val_loss')} | {pct('val_acc')} | {pct('test_acc')} | {tta} | {m['device']} |")

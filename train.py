@@ -176,7 +176,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     run_dir = Path(logger.log_dir)
     info = {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
             "device": runs.device_name(devices["accelerator"], devices["devices"]), "precision": args.precision,
-            "data": {"source": dm.arrays.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes}, "params": model.param_counts(), "hparams": hp,
+            "data": {"source": dm.arrays.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes}, "params": model.param_counts(),
+            "hparams": {k: v for k, v in model.hparams.items() if k != "model"},
             "environment": runs.environment()}
     if not args.fast_dev_run:
         logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
