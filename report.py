@@ -76,7 +76,8 @@ def training_details(m: dict, model: nn.Module) -> str:
     sched = ("constant learning rate" if not hp.get("schedule") else
              f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
              f"then linear decay to {hp['end_lr_frac']}x")
-    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding + horizontal flip, "
+    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding + "
+           f"{'alternating' if hp.get('aug_flip') == 'alternate' else 'random'} horizontal flip, "
            f"per batch on the device" if "--no-augment" not in m["command"] else "none")
     items = {
         "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
                            val_size=args.val_size, seed=args.seed, augment=args.augment,
-                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"],
+                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"], flip=defaults["aug_flip"],
                            eval_batch_size=min(500, 4 * hp["batch_size"]), on_device=on_gpu)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
@@ -228,6 +228,9 @@ def _print_summary(data: dict, final: dict, run_dir: Path, logdir: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import cpu_alloc
+
+    cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
     from callbacks.guard import NonFiniteLoss, RunInterrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)

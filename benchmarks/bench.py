@@ -21,10 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import cpu_alloc  # noqa: E402
+
+cpu_alloc.keep_freed_memory()  # as train.py does, so both sides of every comparison get it
+import torch  # noqa: E402
 
 import runs  # noqa: E402
 from datamodules import sources  # noqa: E402

@@ -18,11 +18,13 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() - mean) / std
 
 
-def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant") -> torch.Tensor:
+def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant",
+                     flip: bool = True) -> torch.Tensor:
     """RandomCrop(32, padding) + RandomHorizontalFlip for a whole batch at once.
 
     Works on uint8 before normalisation, so zero padding means black pixels, exactly as
     torchvision's RandomCrop on a PIL image; mode="reflect" mirrors the border instead (airbench).
+    `flip=False`: crop only (the sampler already flipped the batch: alternating flips).
     """
     n, _, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4, mode=mode)
@@ -31,8 +33,9 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "consta
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     rows = (dy + torch.arange(h, device=dev))[:, None, :, None]  # (n, 1, h, 1)
     cols = (dx + torch.arange(w, device=dev))[:, None, None, :]  # (n, 1, 1, w)
-    flip = torch.rand(n, device=dev) < 0.5
-    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)  # flipping = reading columns backwards
+    if flip:
+        mirror = torch.rand(n, device=dev) < 0.5
+        cols = torch.where(mirror[:, None, None, None], cols.flip(-1), cols)  # flipping = reading columns backwards
     batch = torch.arange(n, device=dev)[:, None, None, None]
     chans = torch.arange(images.shape[1], device=dev)[None, :, None, None]
     return padded[batch, chans, rows, cols]

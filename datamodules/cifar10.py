@@ -28,9 +28,14 @@ class _Tensors(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx, mirror = key if isinstance(key, tuple) else (key, None)
         idx = idx.to(self.images.device, non_blocking=True)
-        return self.images[idx], self.labels[idx]
+        images = self.images[idx]
+        if mirror is not None:  # alternating flips, decided by the sampler
+            mirror = mirror.to(images.device, non_blocking=True)[:, None, None, None]
+            images = torch.where(mirror, images.flip(-1), images)
+        return images, self.labels[idx]
 
 
 class BatchIndexSampler(Sampler):
@@ -38,11 +43,19 @@ class BatchIndexSampler(Sampler):
 
     Its own sharding (instead of Lightning's DistributedSampler injection) keeps batches as single
     gathers; seeding by epoch makes the order the same for a resumed run as for an unbroken one.
+
+    `alternate_flip`: airbench's alternating flip. Each image gets a random mirror bit once (from
+    the seed) and every other epoch all bits invert, so over two epochs every image is seen both
+    ways; random flipping instead shows a quarter of the images the same way twice in a row. Then
+    it yields (indices, mirror bits) and the dataset flips while gathering.
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 epoch_fn: Callable[[], int] | None = None):
+                 epoch_fn: Callable[[], int] | None = None, alternate_flip: bool = False):
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.mirror = None
+        if alternate_flip:
+            self.mirror = torch.rand(n, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
         self.epoch, self.rank, self.world_size = 0, 0, 1
         # On resume Lightning creates (and prefetches from) the train iterator before it calls
         # set_epoch, so the sampler asks the trainer for the epoch itself when one is given.
@@ -51,19 +64,25 @@ class BatchIndexSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
         self.epoch = epoch
 
+    def _epoch(self) -> int:
+        return self.epoch_fn() if self.epoch_fn else self.epoch
+
     def _indices(self) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)[self.rank::self.world_size]
-        epoch = self.epoch_fn() if self.epoch_fn else self.epoch
-        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self._epoch())
         idx = torch.randperm(self.n, generator=g)
         per_rank = self.n // self.world_size  # equal shards, so every rank takes the same number of steps
         return idx[self.rank * per_rank:(self.rank + 1) * per_rank]
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         idx = self._indices()
         stop = len(idx) - len(idx) % self.batch_size if self.drop_last else len(idx)
-        return iter(idx[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
+        batches = (idx[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
+        if self.mirror is None:
+            return iter(batches)
+        odd = bool(self._epoch() % 2)
+        return iter((b, self.mirror[b] ^ odd) for b in batches)
 
     def __len__(self) -> int:
         n = len(self._indices())
@@ -73,8 +92,9 @@ class BatchIndexSampler(Sampler):
 class CIFAR10DataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
                  val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500,
-                 pad: int = 4, pad_mode: str = "constant", on_device: bool = False):
+                 pad: int = 4, pad_mode: str = "constant", on_device: bool = False, flip: str = "random"):
         """`pad`/`pad_mode`: the training crop pads by `pad` pixels (zeros, or "reflect") and cuts 32x32.
+        `flip`: "random" (torchvision's RandomHorizontalFlip) or "alternate" (see BatchIndexSampler).
         `on_device`: keep the whole data set on the trainer's device (a GPU holds CIFAR-10's 180 MB of
         uint8 easily): batches are then gathered there and no host-to-device copy is left in the loop."""
         super().__init__()
@@ -115,7 +135,8 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:
         bs = self.hparams.batch_size if train else self.hparams.eval_batch_size
-        sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed)
+        alternate = train and self.hparams.augment and self.hparams.flip == "alternate"
+        sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed, alternate_flip=alternate)
         trainer = self.trainer
         if trainer is not None:
             sampler.epoch_fn = lambda: trainer.fit_loop.epoch_progress.current.processed
@@ -145,5 +166,6 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            images = random_crop_flip(images, self.hparams.pad, self.hparams.pad_mode)
+            images = random_crop_flip(images, self.hparams.pad, self.hparams.pad_mode,
+                                      flip=self.hparams.flip == "random")
         return normalize(images), labels

@@ -39,6 +39,7 @@ class BaseClassifier(pl.LightningModule):
         "schedule": None, "warmup": 0.0, "start_lr_frac": 1.0, "end_lr_frac": 1.0,  # per-step warmup+linear
         "tta": 0,  # test-time augmentation of the final val/test evaluation: 0 none, 1 mirror, 2 +translate
         "aug_padding": 4, "aug_pad_mode": "constant",  # the training crop: pad, then random 32x32 crop
+        "aug_flip": "random",  # or "alternate": airbench's alternating flip (datamodules/cifar10.py)
         "channels_last": False,  # NHWC convs: faster for conv nets with oneDNN on CPU and tensor cores on GPU
     }
     defaults: ClassVar[dict[str, Any]] = {}

@@ -10,7 +10,8 @@ What it keeps from airbench94 (Keller Jordan's 94%-in-3.8-s A100 trainer), and w
 - batch 1024, Nesterov SGD, label smoothing 0.2, 23% warmup then linear decay per step;
 - lookahead (an EMA of the weights pulled back into the net every 5 steps), whose strength grows
   over the run;
-- flip + 2-pixel reflect-translate augmentation, and flip + translate TTA in the final evaluation.
+- alternating flip (each image mirrored every other epoch) + 2-pixel reflect-translate augmentation,
+  and flip + translate TTA in the final evaluation.
 What it adds: an identity shortcut around each group's second conv (the "res" in the name).
 Total: 8 weight layers and the whitening layer: 9.
 """
@@ -60,7 +61,8 @@ class ResNet9(BaseClassifier):
     defaults = {"epochs": 10, "batch_size": 512, "lr": 11.5 / (1 + 1 / 0.15) / 2, "optimizer": "sgd",
                 "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5, "channels_last": True,
                 "label_smoothing": 0.2, "schedule": "warmup_linear", "warmup": 0.23, "start_lr_frac": 0.2,
-                "end_lr_frac": 0.07, "tta": 2, "aug_padding": 2, "aug_pad_mode": "reflect", "bias_lr_scale": 64.0}
+                "end_lr_frac": 0.07, "tta": 2, "aug_padding": 2, "aug_pad_mode": "reflect", "aug_flip": "alternate",
+                "bias_lr_scale": 64.0}
 
     def build_network(self) -> nn.Module:
         whiten = nn.Conv2d(3, 24, 2, bias=True)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import N_TEST, N_TRAIN, write_folder_tree
 from datamodules import sources
 from datamodules.augment import MEAN, STD, normalize, random_crop_flip
-from datamodules.cifar10 import BatchIndexSampler, CIFAR10DataModule
+from datamodules.cifar10 import BatchIndexSampler, _Tensors, CIFAR10DataModule
 from errors import UserError
 
 
@@ -98,6 +98,26 @@ def test_sampler_covers_every_index_once_and_reshuffles_per_epoch():
     assert not torch.equal(torch.cat(list(s)), first)
     s.set_epoch(0)
     assert torch.equal(torch.cat(list(s)), first)
+
+
+def test_alternating_flip_mirrors_each_image_every_other_epoch():
+    images = torch.arange(6 * 3 * 2 * 4, dtype=torch.uint8).view(6, 3, 2, 4)
+    data = _Tensors(images, torch.arange(6))
+    s = BatchIndexSampler(6, 3, shuffle=True, seed=0, alternate_flip=True)
+
+    def mirrored(epoch: int) -> dict[int, bool]:
+        s.set_epoch(epoch)
+        out = {}
+        for key in s:
+            got, labels = data[key]
+            for img, i in zip(got, labels.tolist()):
+                assert torch.equal(img, images[i]) or torch.equal(img, images[i].flip(-1))
+                out[i] = torch.equal(img, images[i].flip(-1))
+        return out
+
+    e0, e1, e2 = mirrored(0), mirrored(1), mirrored(2)
+    assert sorted(e0) == list(range(6)) and 0 < sum(e0.values()) < 6  # a mix, not all one way
+    assert all(e1[i] != e0[i] for i in range(6)) and e2 == e0
 
 
 def test_augmentation_keeps_shape_and_dtype_and_is_a_crop_or_flipped_crop():
