@@ -26,16 +26,19 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "consta
     torchvision's RandomCrop on a PIL image; mode="reflect" mirrors the border instead (airbench).
     `flip=False`: crop only (the sampler already flipped the batch: alternating flips).
     """
-    n, _, h, w = images.shape
+    n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4, mode=mode)
+    hp, wp = h + 2 * padding, w + 2 * padding
     dev = images.device
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
-    rows = (dy + torch.arange(h, device=dev))[:, None, :, None]  # (n, 1, h, 1)
-    cols = (dx + torch.arange(w, device=dev))[:, None, None, :]  # (n, 1, 1, w)
-    if flip:
+    # One gather from the flattened padded images: index = crop corner + (channel, row, col) offset.
+    # A flat gather runs about twice as fast on the CPU as advanced indexing with four index tensors.
+    corner = dy * wp + dx  # (n, 1)
+    cols = torch.arange(w, device=dev)
+    rows = torch.arange(c, device=dev)[:, None, None] * (hp * wp) + torch.arange(h, device=dev)[None, :, None] * wp
+    idx = (rows + cols).view(1, -1) + corner
+    if flip:  # mirroring = reading the columns backwards
         mirror = torch.rand(n, device=dev) < 0.5
-        cols = torch.where(mirror[:, None, None, None], cols.flip(-1), cols)  # flipping = reading columns backwards
-    batch = torch.arange(n, device=dev)[:, None, None, None]
-    chans = torch.arange(images.shape[1], device=dev)[None, :, None, None]
-    return padded[batch, chans, rows, cols]
+        idx = torch.where(mirror[:, None], (rows + cols.flip(0)).view(1, -1) + corner, idx)
+    return padded.reshape(n, -1).gather(1, idx).view(n, c, h, w)

@@ -42,6 +42,9 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     assert m["environment"]["torch"] == torch.__version__ and "git_commit" in m["environment"]
     assert m["data"]["train"] == 100 and m["data"]["val"] == 20 and m["data"]["test"] == 40
     assert [e["epoch"] for e in m["epochs"]] == [1, 2]
+    first, second = m["epochs"]
+    assert 0 < first["epoch_seconds"] <= first["seconds"] < second["seconds"]  # set-up only in "seconds"
+    assert second["epoch_seconds"] <= second["seconds"] - first["seconds"] + 0.01
     for row in m["epochs"] + [m["final"]]:
         assert EPOCH_KEYS <= set(row)
         assert all(0 <= row[k] <= 1 for k in ("train_acc", "val_acc", "test_acc"))
