@@ -15,6 +15,17 @@ TAGS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
 
 
+def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # 100 training images at batch 2: 50 steps, and the logger writes every 50th (train.py's setting).
+    argv = ["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "2", "--val-size", "20",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
+    assert train.main(argv) == 0
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload()
+    assert [e.step for e in events.Scalars("train/loss_step")] == [49]
+
+
 def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
