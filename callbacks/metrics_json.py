@@ -85,7 +85,8 @@ class MetricsJSON(pl.Callback):
         for row in self.data["epochs"]:
             if row["epoch"] == best_epoch:
                 final = dict(row)
-        final.pop("seconds", None), final.pop("epoch_seconds", None)
+        for timing in ("seconds", "epoch_seconds"):  # timings of the epoch, not results of the checkpoint
+            final.pop(timing, None)
         for k, v in rescored.items():
             final[k.replace("best_val/", "val_").replace("best_test/", "test_")] = _number(v)
         self.update(status="finished", final=final)

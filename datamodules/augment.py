@@ -36,8 +36,8 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "consta
     n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4, mode=mode)
     dev = images.device
-    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)[:, 0]
-    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)[:, 0]
+    dy = torch.randint(0, 2 * padding + 1, (n,), device=dev)
+    dx = torch.randint(0, 2 * padding + 1, (n,), device=dev)
     pick = torch.arange(n, device=dev)
     if flip:
         mirror = torch.rand(n, device=dev) < 0.5
