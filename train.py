@@ -65,7 +65,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-nodes", type=_positive(int), default=1, help="machines for multi-node DDP")
     p.add_argument("--cpu-processes", type=_positive(int), default=1,
                    help="with --gpus 0: DDP over N CPU processes (tests the multi-GPU path without GPUs)")
-    p.add_argument("--val-size", type=_positive(int), default=5000)
+    p.add_argument("--val-size", type=_positive(int), help="training images held out for validation (default: the model's)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
     p.add_argument("--filter-image", type=int, default=0, metavar="N",
                    help="validation image whose filter activations are logged to TensorBoard")
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     if args.weights is not None and "weights" not in defaults:
         raise UserError(f"--weights applies to pretrained models (resnet18), not {args.model}; leave it out")
     hp = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
-          for k in ("epochs", "batch_size", "lr", "optimizer", "weights") if k in defaults}
+          for k in ("epochs", "batch_size", "lr", "optimizer", "weights", "val_size") if k in defaults}
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
     print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
 
@@ -157,7 +157,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
 
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
-                           val_size=args.val_size, seed=args.seed, augment=args.augment,
+                           val_size=hp["val_size"], seed=args.seed, augment=args.augment,
+                           test_every_epoch=defaults["test_every_epoch"],
                            pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"], flip=defaults["aug_flip"],
                            eval_batch_size=min(500, 4 * hp["batch_size"]), on_device=on_gpu)
     dm.prepare_data()

@@ -58,6 +58,8 @@ def plot_curves(m: dict, out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         for stage, color in STAGES:
             ys = [e.get(f"{stage}_{metric}") for e in m["epochs"]]
+            if all(y is None for y in ys):
+                continue  # e.g. resnet9 scores the test set only at the end (test_every_epoch=False)
             ax.plot(epochs, [y * 100 if y is not None and metric == "acc" else y for y in ys],
                     marker="o", color=color, label=stage)
         ax.set(title=f"{m['model']}: {label} per epoch{note}", xlabel="epoch",

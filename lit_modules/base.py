@@ -4,7 +4,7 @@ A model file subclasses `BaseClassifier`, implements `build_network()` and state
 (epochs, batch_size, lr, optimizer, ...); everything else lives here, once.
 
 Logged per epoch: train/loss, train/acc, val/loss, val/acc, test/loss, test/acc (the test set is
-the second validation dataloader, so it shares the x-axis). Every log_every_n_steps: train/loss_step.
+the second validation dataloader, so it shares the x-axis; a model with test_every_epoch=False skips it). Every log_every_n_steps: train/loss_step.
 The final `trainer.test` on the best checkpoint logs best_test/loss and best_test/acc.
 """
 from __future__ import annotations
@@ -41,6 +41,8 @@ class BaseClassifier(pl.LightningModule):
         "aug_padding": 4, "aug_pad_mode": "constant",  # the training crop: pad, then random 32x32 crop
         "aug_flip": "random",  # or "alternate": airbench's alternating flip (datamodules/cifar10.py)
         "channels_last": False,  # NHWC convs: faster for conv nets with oneDNN on CPU and tensor cores on GPU
+        "val_size": 5000,  # training images held out for validation (--val-size overrides)
+        "test_every_epoch": True,  # score the test set after each epoch too (a test curve beside val's)
     }
     defaults: ClassVar[dict[str, Any]] = {}
 

@@ -13,6 +13,7 @@ What it keeps from airbench94 (Keller Jordan's 94%-in-3.8-s A100 trainer), and w
 - alternating flip (each image mirrored every other epoch) + 2-pixel reflect-translate augmentation,
   and flip + translate TTA in the final evaluation.
 What it adds: an identity shortcut around each group's second conv (the "res" in the name).
+What it changes for the CPU: batch 512 (same per-example lr and decay), a 2,000-image validation split.
 Total: 8 weight layers and the whitening layer: 9.
 """
 from __future__ import annotations
@@ -62,7 +63,11 @@ class ResNet9(BaseClassifier):
                 "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5, "channels_last": True,
                 "label_smoothing": 0.2, "schedule": "warmup_linear", "warmup": 0.23, "start_lr_frac": 0.2,
                 "end_lr_frac": 0.07, "tta": 2, "aug_padding": 2, "aug_pad_mode": "reflect", "aug_flip": "alternate",
-                "bias_lr_scale": 64.0}
+                "bias_lr_scale": 64.0, "val_size": 2000, "test_every_epoch": False}
+    # val_size 2000 and no per-epoch test pass: the 10,000-image test pass each epoch cost ~20 s of a
+    # ~300 s CPU epoch. Spent instead on 3,000 more training images (48,000 vs 45,000; airbench94
+    # trains on all 50,000), the run stays inside airbench94's time. The test set is still scored
+    # once, at the end, with TTA; val (2,000 images) gives the per-epoch curve and picks the checkpoint.
 
     def build_network(self) -> nn.Module:
         whiten = nn.Conv2d(3, 24, 2, bias=True)

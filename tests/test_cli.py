@@ -26,6 +26,20 @@ def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path):
     assert [e.step for e in events.Scalars("train/loss_step")] == [49]
 
 
+def test_model_defaults_set_the_split_and_can_skip_the_per_epoch_test(folder_data, tmp_path, monkeypatch):
+    from lit_modules.lenet import LeNet
+
+    # As resnet9 does: its own val_size (no --val-size given) and the test set scored only at the end.
+    monkeypatch.setattr(LeNet, "defaults", {**LeNet.defaults, "val_size": 30, "test_every_epoch": False})
+    argv = ["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "16",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
+    assert train.main(argv) == 0
+    m = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
+    assert (m["data"]["train"], m["data"]["val"]) == (90, 30) and m["hparams"]["val_size"] == 30
+    assert "val_acc" in m["epochs"][0] and "test_acc" not in m["epochs"][0]
+    assert 0 <= m["final"]["test_acc"] <= 1  # scored once, by the final trainer.test
+
+
 def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
