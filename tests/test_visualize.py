@@ -74,3 +74,18 @@ def test_capture_finds_resnet18s_first_and_last_convs():
     assert cap["last_name"] == "net.backbone.layer4.1.conv2" and cap["last"].shape == (512, 8, 8)
     assert cap["weights"].shape == (64, 3, 7, 7)
     assert activation_grid(cap["last"], k=64).shape == (3, 8 * 9 + 1, 8 * 9 + 1)
+
+
+def test_curves_leave_out_a_stage_the_run_did_not_score_each_epoch(tmp_path, monkeypatch):
+    # resnet9 scores the test set only at the end: its epoch rows have no test_* keys.
+    rows = [{"epoch": e, "train_loss": 1.0, "train_acc": 0.6, "val_loss": 1.1, "val_acc": 0.5} for e in (1, 2)]
+    write_run(tmp_path / "a", epochs=rows)
+    labels = []
+
+    def save(fig, path):
+        labels.append([t.get_text() for t in fig.axes[0].get_legend().get_texts()])
+        visualize.plt.close(fig)
+        return path
+    monkeypatch.setattr(visualize, "_save", save)
+    visualize.plot_curves(visualize.load_run(tmp_path / "a"), tmp_path / "out")
+    assert labels == [["train", "val"], ["train", "val"]]
