@@ -4,7 +4,8 @@ A model file subclasses `BaseClassifier`, implements `build_network()` and state
 (epochs, batch_size, lr, optimizer, ...); everything else lives here, once.
 
 Logged per epoch: train/loss, train/acc, val/loss, val/acc, test/loss, test/acc (the test set is
-the second validation dataloader, so it shares the x-axis; a model with test_every_epoch=False skips it). Every log_every_n_steps: train/loss_step.
+the second validation dataloader, so it shares the x-axis; a model with test_every_epoch=False
+skips it). Every log_every_n_steps: train/loss_step.
 The final `trainer.test` on the best checkpoint logs best_test/loss and best_test/acc.
 """
 from __future__ import annotations
