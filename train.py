@@ -194,6 +194,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
         callbacks=[ckpt, metrics_cb, RunGuard(args.seed), FilterActivations(args.filter_image, args.filters_every)]
         + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
         enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
+        benchmark=on_gpu and not args.deterministic,  # cuDNN picks the fastest conv kernels: shapes are fixed
         use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
         log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)
     if on_gpu:

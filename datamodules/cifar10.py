@@ -30,6 +30,8 @@ class _Tensors(Dataset):
 
     def __getitem__(self, key: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         idx, mirror = key if isinstance(key, tuple) else (key, None)
+        if self.images.is_cuda:  # a copy from pageable memory waits for the GPU; from pinned, it does not
+            idx, mirror = idx.pin_memory(), None if mirror is None else mirror.pin_memory()
         idx = idx.to(self.images.device, non_blocking=True)
         images = self.images.index_select(0, idx)  # 10x faster than images[idx] on the CPU
         if mirror is not None:  # alternating flips, decided by the sampler
