@@ -70,6 +70,8 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     first, second = m["epochs"]
     assert 0 < first["epoch_seconds"] <= first["seconds"] < second["seconds"]  # set-up only in "seconds"
     assert second["epoch_seconds"] <= second["seconds"] - first["seconds"] + 0.01
+    assert 0 <= first["train_seconds"] <= first["epoch_seconds"]  # the val+test scoring comes after
+    assert "train_seconds" not in m["final"]  # a timing of its epoch, not a result of the checkpoint
     for row in m["epochs"] + [m["final"]]:
         assert EPOCH_KEYS <= set(row)
         assert all(0 <= row[k] <= 1 for k in ("train_acc", "val_acc", "test_acc"))
