@@ -20,9 +20,11 @@ def _hparam(m: dict, key: str):
 
 def results_table(runs: Sequence[dict]) -> str:
     """One row per run, the numbers of its best checkpoint (val and test re-scored, with TTA if the
-    model uses it); s/epoch is the run's wall time divided by its epochs."""
-    head = ("| model | params (trainable) | epochs | s/epoch | train loss | train acc | val loss | val acc "
-            "| test acc | TTA | device |")
+    model uses it); s/epoch is the run's wall time divided by its epochs. Where runs record it, a
+    "train s" column adds up the epochs' training steps alone (metrics.json's train_seconds)."""
+    timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
+    head = ("| model | params (trainable) | epochs | s/epoch | " + ("train s | " if timed else "")
+            + "train loss | train acc | val loss | val acc | test acc | TTA | device |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for m in runs:
         f = m.get("final") or (m["epochs"][-1] if m.get("epochs") else {})
@@ -32,8 +34,10 @@ def results_table(runs: Sequence[dict]) -> str:
         p = m["params"]
         status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
         tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
+        train_s = [e["train_seconds"] for e in m.get("epochs", []) if "train_seconds" in e]
+        train_col = (f"{sum(train_s):.2f} | " if len(train_s) == n else "n/a | ") if timed else ""
         lines.append(f"| {m['model']}{status} | {p['total']:,} ({p['trainable']:,}) | {n} "
-                     f"| {m['seconds'] / max(n, 1):.1f} | {num('train_loss')} | {pct('train_acc')} "
+                     f"| {m['seconds'] / max(n, 1):.1f} | {train_col}{num('train_loss')} | {pct('train_acc')} "
                      f"| {num('val_loss')} | {pct('val_acc')} | {pct('test_acc')} | {tta} | {m['device']} |")
     return "\n".join(lines)
 

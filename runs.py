@@ -41,6 +41,10 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "metrics.json"
     if not path.exists():
         return None
+    return read_metrics_file(path)
+
+
+def read_metrics_file(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:

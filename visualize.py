@@ -32,6 +32,12 @@ STAGES = (("train", "tab:blue"), ("val", "tab:orange"), ("test", "tab:green"))
 
 def load_run(path: str | Path) -> dict:
     path = Path(path)
+    if path.suffix == ".json" and path.is_file():  # a copied metrics.json, as in results/
+        m = runs.read_metrics_file(path)
+        m["run_dir"] = str(path.parent)
+        if not m.get("epochs"):
+            raise UserError(f"{path} has no finished epoch (status: {m.get('status')}); nothing to show")
+        return m
     run_dir = path.parent if path.name == "metrics.json" else path
     m = runs.read_metrics(run_dir)
     if m is None:

@@ -27,6 +27,19 @@ def test_table_has_one_row_per_run_with_best_checkpoint_numbers(tmp_path, capsys
     assert out[2] == "| lenet | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% | none | cpu |"
 
 
+def test_table_reads_copied_metrics_files_and_sums_training_seconds(tmp_path, capsys):
+    write_run(tmp_path / "a")
+    write_run(tmp_path / "b", epochs=[{"epoch": 1, "train_acc": 0.4, "train_seconds": 1.25},
+                                      {"epoch": 2, "train_acc": 0.5, "train_seconds": 0.5}])
+    copy = tmp_path / "results" / "lenet_gpu.json"  # results/ keeps metrics.json files under other names
+    copy.parent.mkdir()
+    copy.write_text((tmp_path / "b" / "metrics.json").read_text())
+    assert visualize.main(["table", str(tmp_path / "a"), str(copy)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "| train s |" in out[0]
+    assert out[2].split(" | ")[4] == "n/a" and out[3].split(" | ")[4] == "1.75"
+
+
 def test_table_of_a_crashed_run_shows_its_partial_curve(tmp_path, capsys):
     write_run(tmp_path / "a", status="failed", final=None)
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
