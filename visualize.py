@@ -31,21 +31,16 @@ STAGES = (("train", "tab:blue"), ("val", "tab:orange"), ("test", "tab:green"))
 
 
 def load_run(path: str | Path) -> dict:
+    """A run directory, its metrics.json, or a copy under another name (results/<model>.json)."""
     path = Path(path)
-    if path.suffix == ".json" and path.is_file():  # a copied metrics.json, as in results/
-        m = runs.read_metrics_file(path)
-        m["run_dir"] = str(path.parent)
-        if not m.get("epochs"):
-            raise UserError(f"{path} has no finished epoch (status: {m.get('status')}); nothing to show")
-        return m
-    run_dir = path.parent if path.name == "metrics.json" else path
-    m = runs.read_metrics(run_dir)
-    if m is None:
-        raise UserError(f"{run_dir / 'metrics.json'} does not exist; pass a run directory written by train.py "
-                        f"(lightning_logs/<model>/version_N)")
+    file = path if path.suffix == ".json" else path / "metrics.json"
+    if not file.is_file():
+        raise UserError(f"{file} does not exist; pass a run directory written by train.py "
+                        f"(lightning_logs/<model>/version_N) or its metrics.json")
+    m = runs.read_metrics_file(file)
     if not m.get("epochs"):
-        raise UserError(f"{run_dir} has no finished epoch yet (status: {m.get('status')}); nothing to plot")
-    m["run_dir"] = str(run_dir)
+        raise UserError(f"{file.parent} has no finished epoch yet (status: {m.get('status')}); nothing to plot")
+    m["run_dir"] = str(file.parent)
     return m
 
 

@@ -94,7 +94,8 @@ class MetricsJSON(pl.Callback):
         for row in self.data["epochs"]:
             if row["epoch"] == best_epoch:
                 final = dict(row)
-        for timing in ("seconds", "epoch_seconds", "train_seconds"):  # timings of the epoch, not results of the checkpoint
+        # Timings of the epoch, not results of the checkpoint.
+        for timing in ("seconds", "epoch_seconds", "train_seconds"):
             final.pop(timing, None)
         for k, v in rescored.items():
             final[k.replace("best_val/", "val_").replace("best_test/", "test_")] = _number(v)

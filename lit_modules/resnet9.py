@@ -66,8 +66,9 @@ class ResNet9(BaseClassifier):
                 "bias_lr_scale": 64.0, "val_size": 2000, "test_every_epoch": False}
     # val_size 2000 and no per-epoch test pass: the time of the 10,000-image test pass each epoch,
     # spent instead on 3,000 more training images (48,000 vs 45,000; airbench94 trains on all 50,000),
-    # keeps the run inside airbench94's time (measured: 3,098 s against 3,164 s with the old split). The test set is still scored
-    # once, at the end, with TTA; val (2,000 images) gives the per-epoch curve and picks the checkpoint.
+    # keeps the run inside airbench94's time (measured: 3,098 s against 3,164 s with the old split).
+    # The test set is still scored once, at the end, with TTA; val (2,000 images) gives the
+    # per-epoch curve and picks the checkpoint.
 
     def build_network(self) -> nn.Module:
         whiten = nn.Conv2d(3, 24, 2, bias=True)

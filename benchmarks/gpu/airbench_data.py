@@ -20,6 +20,3 @@ out.mkdir(parents=True, exist_ok=True)
 classes = list(sources.CLASSES)
 for name, x, y in (("train", arrays.train_images, arrays.train_labels), ("test", arrays.test_images, arrays.test_labels)):
     torch.save({"images": x.permute(0, 2, 3, 1).contiguous(), "labels": y.long(), "classes": classes}, out / f"{name}.pt")
-t = time.time()
-sources.load(Path(sys.argv[1]))
-print(f"warm load {time.time() - t:.2f} s")
