@@ -15,15 +15,26 @@ TAGS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
 
 
-def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path):
+def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from lit_modules.base import BaseClassifier
+
+    losses, step = [], BaseClassifier.training_step
+
+    def recording_step(self, *args):
+        loss = step(self, *args)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(BaseClassifier, "training_step", recording_step)
     # 100 training images at batch 2: 50 steps, and the logger writes every 50th (train.py's setting).
     argv = ["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "2", "--val-size", "20",
             "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
     assert train.main(argv) == 0
-    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload()
-    assert [e.step for e in events.Scalars("train/loss_step")] == [49]
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload().Scalars("train/loss_step")
+    # The written value is step 50's own loss, not one cached from an earlier step.
+    assert [e.step for e in events] == [49] and events[0].value == pytest.approx(losses[49], rel=1e-5)
 
 
 def test_model_defaults_set_the_split_and_can_skip_the_per_epoch_test(folder_data, tmp_path, monkeypatch):
