@@ -1,13 +1,17 @@
-"""The report's Markdown tables: results, each architecture as in the assignment's Table 1, and
-the training details a reader needs to repeat a run."""
+"""The report: `write_report` (report.md with every figure), and its Markdown tables: results, each
+architecture as in the assignment's Table 1, and the training details a reader needs to repeat a run.
+
+    python visualize.py report [LOGDIR] [--out DIR]
+"""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
-import torch
-from torch import nn
-
-ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
+import checkpoints
+import runs
+import visualize
+from errors import UserError
 
 
 def _hparam(m: dict, key: str):
@@ -42,15 +46,18 @@ def results_table(runs: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-@torch.no_grad()
-def architecture_table(model: nn.Module) -> str:
+def architecture_table(model) -> str:
     """Layer, output shape, activation, parameters: one row per weight or pooling layer, for a
     1x3x32x32 input; an activation that follows a layer is folded into that layer's row."""
+    import torch
+    from torch import nn
+
+    activations = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
     rows: list[list[str]] = []
 
     def hook(name: str):
         def fn(module, inputs, output):
-            if isinstance(module, ACTIVATIONS) and rows:
+            if isinstance(module, activations) and rows:
                 rows[-1][2] = type(module).__name__
                 return
             params = sum(p.numel() for p in module.parameters(recurse=False))
@@ -63,7 +70,8 @@ def architecture_table(model: nn.Module) -> str:
     was_training = model.training
     model.eval()
     try:
-        model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
     finally:
         model.train(was_training)
         for h in handles:
@@ -75,7 +83,7 @@ def architecture_table(model: nn.Module) -> str:
     return "\n".join(lines)
 
 
-def training_details(m: dict, model: nn.Module) -> str:
+def training_details(m: dict, model) -> str:
     hp = dict(model.hparams)
     sched = ("constant learning rate" if not hp.get("schedule") else
              f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
@@ -94,10 +102,39 @@ def training_details(m: dict, model: nn.Module) -> str:
         "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]
                                   + " (final val/test scoring only)",
         "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
-                          "PyTorch defaults" + (" + model-specific (see the module docstring)"
-                                                if m["model"] == "resnet9" else ""),
+                          "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
         "data": f"{m['data']['source']}: {m['data']['train']:,} train / {m['data']['val']:,} val / "
                 f"{m['data']['test']:,} test",
         "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",
     }
     return "\n".join(f"- **{k}**: {v}" for k, v in items.items())
+
+
+def write_report(logdir: Path, out: Path) -> Path:
+    latest = {}
+    for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
+        done = [r for r in runs.versions(logdir, model_dir.name) if (runs.read_metrics(r) or {}).get("epochs")]
+        if done:
+            latest[model_dir.name] = visualize.load_run(done[-1])
+    if not latest:
+        raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
+    lines = ["# CIFAR-10 results", "", results_table(list(latest.values())), ""]
+    for name, m in latest.items():
+        lines += [f"## {name}", "", f"Run: `{m['run_dir']}`, command: `{m['command']}`", ""]
+        lines += [f"![{name} {k}]({p.relative_to(out)})" for k, p in
+                  zip(("loss", "accuracy"), visualize.plot_curves(m, out / "figures"))]
+        try:
+            model, _ = checkpoints.load_model(m["run_dir"])
+            lines += ["", "### Architecture", "", architecture_table(model), "", "### Training details", "",
+                      training_details(m, model), ""]
+            lines += [f"![{name} filters]({p.relative_to(out)})" for p in visualize.plot_filters(m["run_dir"], 0, out / "figures")]
+            lines += [f"![{name} confusion]({visualize.plot_confusion(m['run_dir'], out / 'figures').relative_to(out)})"]
+        except UserError as e:
+            lines += ["", f"(no architecture or filter figures: {e})"]
+        lines.append("")
+    names = list(latest)
+    if len(names) >= 2:
+        lines += ["## Comparison", "", f"![compare]({visualize.plot_compare(latest[names[0]], latest[names[1]], out / 'figures').relative_to(out)})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

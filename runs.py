@@ -1,17 +1,44 @@
-"""Run directories (lightning_logs/<model>/version_N): finding them again, and what each records
-about the environment so that a run can be repeated."""
+"""Run directories (lightning_logs/<model>/version_N): finding them again, what each records about
+the environment so that a run can be repeated, and the names of the numbers in metrics.json.
+
+Torch-free at import, so reading run records stays fast (visualize.py table).
+"""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
+import shlex
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import checkpoints
 from errors import UserError
 
 ROOT = Path(__file__).resolve().parent
+
+# metrics.json's schema, in one place: base.py logs "<stage>/<metric>" per epoch, metrics.json
+# stores it as "<stage>_<metric>" in each epoch row; the final re-scoring of the best checkpoint is
+# logged as "best_<stage>/<metric>" and stored in `final` under the plain row keys.
+STAGES = ("train", "val", "test")
+METRICS = ("loss", "acc")
+EPOCH_TAGS = tuple(f"{s}/{m}" for s in STAGES for m in METRICS)
+FINAL_PREFIX = "best_"
+TIMINGS = ("seconds", "epoch_seconds", "train_seconds")  # per epoch row; not results of a checkpoint
+
+
+def row_key(tag: str) -> str:
+    """A logged tag -> its metrics.json key: "val/acc" and "best_val/acc" -> "val_acc"."""
+    return tag.removeprefix(FINAL_PREFIX).replace("/", "_")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write to a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def versions(logdir: str | Path, model: str) -> list[Path]:
@@ -84,3 +111,22 @@ def device_name(accelerator: str, devices: int) -> str:
             pass
         return f"cpu ({name}, {torch.get_num_threads()} threads)"
     return f"{devices}x {torch.cuda.get_device_name(0)}"
+
+
+def resumed_record(resume: tuple[Path, Path], name: str, argv: Sequence[str]) -> dict[str, Any]:
+    """The resumed run's metrics.json, cut back to the epochs its checkpoint holds."""
+    ckpt_path, run_dir = resume
+    done = checkpoints.epochs_of(ckpt_path, name)
+    record = read_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
+    record["epochs"] = [e for e in record["epochs"] if e["epoch"] <= done]
+    print(f"resuming {run_dir} from {ckpt_path.name} after epoch {done}")
+    return record
+
+
+def run_info(args, argv, devices, precision: str, dm, model) -> dict[str, Any]:
+    """What metrics.json (and hparams.yaml) record about the run, besides its numbers."""
+    return {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
+            "device": device_name(devices["accelerator"], devices["devices"]), "precision": precision,
+            "data": {"source": dm.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes},
+            "params": model.param_counts(), "hparams": {k: v for k, v in model.hparams.items() if k != "model"},
+            "environment": environment()}

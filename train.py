@@ -20,9 +20,6 @@ from typing import Any, Sequence
 
 from errors import UserError
 
-PRECISIONS = ("32", "bf16-mixed", "16-mixed")
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not the usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -41,6 +38,7 @@ def _positive(kind):
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from devices import PRECISIONS
     from lit_modules import MODELS
     from lit_modules.base import OPTIMIZERS
 
@@ -78,143 +76,129 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_devices(gpus: int | None, cpu_processes: int = 1, num_nodes: int = 1) -> dict[str, Any]:
-    """Our --gpus N (the assignment's flag) -> Lightning 2.x accelerator/devices/strategy."""
-    import torch
-
-    available = torch.cuda.device_count()
-    if gpus is None:
-        gpus = 1 if available else 0
-    if gpus < 0:
-        raise UserError(f"--gpus {gpus} is negative; use 0 for the CPU or the number of GPUs")
-    if gpus > available:
-        raise UserError(f"--gpus {gpus} asks for {gpus} GPU(s) but this machine has {available}; "
-                        f"use --gpus {available}" + (" to train on the CPU" if not available else ""))
-    if gpus == 0:
-        n = cpu_processes
-        return {"accelerator": "cpu", "devices": n, "strategy": "ddp" if n > 1 or num_nodes > 1 else "auto",
-                "num_nodes": num_nodes}
-    return {"accelerator": "gpu", "devices": gpus, "strategy": "ddp" if gpus > 1 or num_nodes > 1 else "auto",
-            "num_nodes": num_nodes}
-
-
 class _NoAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "Tip:" not in record.getMessage()
 
 
-def _checkpoint_epoch(path: Path, model_class: str) -> int:
-    """The number of finished epochs in a checkpoint, after checking it belongs to `model_class`."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); pass another one to --resume")
-    saved = ckpt.get("hyper_parameters", {}).get("model")
-    if saved != model_class:
-        raise UserError(f"checkpoint {path} holds a {saved} model, not {model_class}; match --model to it")
-    return int(ckpt["epoch"]) + 1
-
-
-def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
-    import pytorch_lightning as pl
-    import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
-    from pytorch_lightning.loggers import TensorBoardLogger
-
-    import runs
-    from callbacks.checkpoint_io import AtomicCheckpointIO
-    from callbacks.filters import FilterActivations
-    from callbacks.guard import RunGuard
-    from callbacks.metrics_json import MetricsJSON
-    from datamodules.cifar10 import CIFAR10DataModule
-    from lit_modules import get_model_class
-
+def _quiet_lightning() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdverts())
     warnings.filterwarnings("ignore", ".*LeafSpec.*")  # torch-internal deprecation raised via Lightning
-    devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
-    on_gpu = devices["accelerator"] == "gpu"
-    args.precision = args.precision or ("bf16-mixed" if on_gpu else "32")
-    if args.precision == "16-mixed" and not on_gpu:
-        raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
-    cls = get_model_class(args.model)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")  # batches are in-memory slices
+
+
+def _hyperparameters(args: argparse.Namespace, cls) -> dict[str, Any]:
+    """The model's defaults, overridden by the flags given on the command line."""
     defaults = cls.all_defaults()
     if args.weights is not None and "weights" not in defaults:
         raise UserError(f"--weights applies to pretrained models (resnet18), not {args.model}; leave it out")
     hp = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
           for k in ("epochs", "batch_size", "lr", "optimizer", "weights", "val_size") if k in defaults}
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
-    print(f"this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
+    print("this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
+    return {**defaults, **hp}
 
-    resumed = None
-    if resume:
-        ckpt_path, run_dir = resume
-        done = _checkpoint_epoch(ckpt_path, cls.__name__)
-        resumed = runs.read_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
-        resumed["epochs"] = [e for e in resumed["epochs"] if e["epoch"] <= done]
-        print(f"resuming {run_dir} from {ckpt_path.name} after epoch {done}")
 
-    pl.seed_everything(args.seed, workers=True, verbose=False)
+def _load_data(args: argparse.Namespace, hp: dict[str, Any], on_gpu: bool):
+    from datamodules.cifar10 import CIFAR10DataModule
+
     dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
                            val_size=hp["val_size"], seed=args.seed, augment=args.augment,
-                           test_every_epoch=defaults["test_every_epoch"],
-                           pad=defaults["aug_padding"], pad_mode=defaults["aug_pad_mode"], flip=defaults["aug_flip"],
+                           test_every_epoch=hp["test_every_epoch"], pad=hp["aug_padding"],
+                           pad_mode=hp["aug_pad_mode"], flip=hp["aug_flip"],
                            eval_batch_size=min(500, 4 * hp["batch_size"]), on_device=on_gpu)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
-    if not 0 <= args.filter_image < dm.sizes["val"]:
-        raise UserError(f"--filter-image {args.filter_image} is not a validation image index (0 to {dm.sizes['val'] - 1})")
-    model = cls(**hp)
-    if args.compile:
-        model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
+    dm.val_image(args.filter_image)  # --filter-image must name a validation image
+    return dm
 
-    if resume:
-        logger = TensorBoardLogger(run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name,
-                                   default_hp_metric=False)
-    else:
-        logger = TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
-    run_dir = Path(logger.log_dir)
-    info = {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
-            "device": runs.device_name(devices["accelerator"], devices["devices"]), "precision": args.precision,
-            "data": {"source": dm.arrays.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes}, "params": model.param_counts(),
-            "hparams": {k: v for k, v in model.hparams.items() if k != "model"},
-            "environment": runs.environment()}
-    if not args.fast_dev_run:
-        logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
+
+def _logger(args: argparse.Namespace, resumed_dir: Path | None):
+    """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    if resumed_dir:  # the same run directory, so the curves continue
+        return TensorBoardLogger(resumed_dir.parent.parent, name=resumed_dir.parent.name,
+                                 version=resumed_dir.name, default_hp_metric=False)
+    return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+
+
+def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, logger, callbacks: list):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    from callbacks.epoch_seed import SeedEachEpoch
+    from callbacks.filters import FilterActivations
+    from callbacks.interrupt import StopOnCtrlC
+    from callbacks.nonfinite import StopOnNonFiniteLoss
+    from plugins.atomic_checkpoint_io import AtomicCheckpointIO
+
     interactive = sys.stdout.isatty()
-    # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
-    metrics_cb = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
-                             print_epochs=not interactive, resumed=resumed)
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
-                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False,
-                           save_on_train_epoch_end=True)  # after the epoch is complete: a clean resume point
-    trainer = pl.Trainer(
-        max_epochs=hp["epochs"], precision=args.precision, logger=logger, fast_dev_run=args.fast_dev_run,
-        callbacks=[ckpt, metrics_cb, RunGuard(args.seed), FilterActivations(args.filter_image, args.filters_every)]
-        + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
+    on_gpu = devices["accelerator"] == "gpu"
+    callbacks = callbacks + [StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
+                             FilterActivations(args.filter_image, args.filters_every)]
+    return pl.Trainer(
+        max_epochs=hp["epochs"], precision=precision, logger=logger, fast_dev_run=args.fast_dev_run,
+        callbacks=callbacks + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
         enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
         benchmark=on_gpu and not args.deterministic,  # cuDNN picks the fastest conv kernels: shapes are fixed
         use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
         log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    import checkpoints
+    import runs
+    from callbacks.metrics_json import MetricsJSON
+    from devices import resolve_devices, resolve_precision
+    from lit_modules import get_model_class
+
+    _quiet_lightning()
+    devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
+    on_gpu = devices["accelerator"] == "gpu"
+    precision = resolve_precision(args.precision, on_gpu)
+    cls = get_model_class(args.model)
+    hp = _hyperparameters(args, cls)
+    resumed = runs.resumed_record(resume, args.model, argv) if resume else None
+
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+    dm = _load_data(args, hp, on_gpu)
+    model = cls(**hp)
+    if args.compile:
+        model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
+
+    logger = _logger(args, resume[1] if resume else None)
+    run_dir = Path(logger.log_dir)
+    info = runs.run_info(args, argv, devices, precision, dm, model)
+    if not args.fast_dev_run:
+        logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
+    # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
+    record = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
+                         print_epochs=not sys.stdout.isatty(), resumed=resumed)
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
+                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False,
+                           save_on_train_epoch_end=True)  # after the epoch is complete: a clean resume point
+    trainer = _trainer(args, hp, devices, precision, logger, [ckpt, record])
     if on_gpu:
         torch.set_float32_matmul_precision("high")
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
-        # The best checkpoint, scored again on val and test (with the model's TTA, if it has one).
-        best = None if args.fast_dev_run else "best"
-        result = trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False)[0]
-        result.update(trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)[0])
+    trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
+    # The final evaluation: the best checkpoint scored on [val, test] with the model's TTA.
+    scores = trainer.test(model, datamodule=dm, ckpt_path=None if args.fast_dev_run else "best", verbose=False)
+    result = {k: v for per_loader in scores for k, v in per_loader.items()}
 
-    best_epoch = _checkpoint_epoch(Path(ckpt.best_model_path), cls.__name__) if ckpt.best_model_path else None
+    best_epoch = checkpoints.epochs_of(Path(ckpt.best_model_path), args.model) if ckpt.best_model_path else None
     if not trainer.is_global_zero:
-        return metrics_cb.data
-    final = metrics_cb.finish(best_epoch, result)
+        return record.data
+    final = record.finish(best_epoch, result)
     if not args.fast_dev_run:
-        _print_summary(metrics_cb.data, final, run_dir, args.logdir)
-    return metrics_cb.data
+        _print_summary(record.data, final, run_dir, args.logdir)
+    return record.data
 
 
 def _print_summary(data: dict, final: dict, run_dir: Path, logdir: str) -> None:
@@ -233,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import cpu_alloc
 
     cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
-    from callbacks.guard import NonFiniteLoss, RunInterrupted
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from errors import NonFiniteLoss, RunInterrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -252,9 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
-    except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
-        if isinstance(e, SystemExit) and type(e).__name__ != "SIGTERMException":
-            raise
+    except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
         print(f"\nstopped: the unfinished epoch is dropped; logs and the last finished epoch's checkpoint "
               f"are kept. Continue with: python train.py --model {args.model} --logdir {args.logdir} --resume last",
               file=sys.stderr)

@@ -22,12 +22,11 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
+import checkpoints  # noqa: E402
 import runs  # noqa: E402
-from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
 from errors import UserError  # noqa: E402
-from report import architecture_table, results_table, training_details  # noqa: E402
 
-STAGES = (("train", "tab:blue"), ("val", "tab:orange"), ("test", "tab:green"))
+COLORS = dict(zip(runs.STAGES, ("tab:blue", "tab:orange", "tab:green")))
 
 
 def load_run(path: str | Path) -> dict:
@@ -57,7 +56,7 @@ def plot_curves(m: dict, out: Path) -> list[Path]:
     paths, note = [], "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
     for metric, label in (("loss", "cross-entropy loss"), ("acc", "accuracy")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for stage, color in STAGES:
+        for stage, color in COLORS.items():
             ys = [e.get(f"{stage}_{metric}") for e in m["epochs"]]
             if all(y is None for y in ys):
                 continue  # e.g. resnet9 scores the test set only at the end (test_every_epoch=False)
@@ -76,7 +75,7 @@ def plot_compare(a: dict, b: dict, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for m, style in ((a, "-"), (b, "--")):
         epochs = [e["epoch"] for e in m["epochs"]]
-        for stage, color in STAGES[:2]:
+        for stage, color in list(COLORS.items())[:2]:
             ax.plot(epochs, [e.get(f"{stage}_loss") for e in m["epochs"]], style, marker="o", color=color,
                     label=f"{m['model']} {stage}")
     ax.set(title=f"{a['model']} vs {b['model']}: train and validation loss", xlabel="epoch", ylabel="loss")
@@ -86,45 +85,25 @@ def plot_compare(a: dict, b: dict, out: Path) -> Path:
     return _save(fig, out / f"compare_{a['model']}_{b['model']}.png")
 
 
-def load_checkpoint_model(target: str | Path):
-    """RUN_DIR (its best checkpoint) or a .ckpt -> (model, datamodule hparams)."""
-    import torch
+def _datamodule(ckpt: dict):
+    """The data a checkpoint was trained on: the same folder, split and seed."""
+    from datamodules.cifar10 import CIFAR10DataModule
 
-    from lit_modules import MODELS
-    path = Path(target)
-    if path.is_dir():
-        best = sorted((path / "checkpoints").glob("best-*.ckpt")) or sorted((path / "checkpoints").glob("*.ckpt"))
-        if not best:
-            raise UserError(f"{path} has no checkpoint in {path / 'checkpoints'}; the run ended before its first epoch")
-        path = best[-1]
-    if not path.is_file():
-        raise UserError(f"{path} does not exist; pass a run directory or a .ckpt file")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    by_class = {c.__name__: c for c in MODELS.values()}
-    cls = by_class.get(ckpt.get("hyper_parameters", {}).get("model"))
-    if cls is None:
-        raise UserError(f"{path} is not a checkpoint of a registered model ({', '.join(MODELS)})")
-    offline = {"weights": "none"} if "weights" in cls.all_defaults() else {}  # its weights are in the checkpoint
-    model = cls(**{**ckpt["hyper_parameters"], **offline})
-    model.load_state_dict(ckpt["state_dict"])
-    model.registry_name = next(k for k, c in MODELS.items() if c is cls)
-    return model, ckpt.get("datamodule_hyper_parameters", {})
+    hp = ckpt.get("datamodule_hyper_parameters", {})
+    dm = CIFAR10DataModule(hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000), seed=hp.get("seed", 0))
+    dm.setup("fit")
+    return dm
 
 
 def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
     from callbacks.filters import activation_grid, capture, weight_grid
-    from datamodules.sources import CLASSES
 
-    model, dm_hp = load_checkpoint_model(target)
-    dm = CIFAR10DataModule(dm_hp.get("data_dir", "data"), val_size=dm_hp.get("val_size", 5000),
-                           seed=dm_hp.get("seed", 0))
-    dm.setup("fit")
-    if not 0 <= image < dm.sizes["val"]:
-        raise UserError(f"--image {image} is not a validation image index (0 to {dm.sizes['val'] - 1})")
-    idx = dm.val_idx[image]
-    cap = capture(model, dm.arrays.train_images[idx])
-    truth, guess = CLASSES[int(dm.arrays.train_labels[idx])], CLASSES[int(cap["logits"].argmax())]
-    name = model.registry_name
+    model, ckpt = checkpoints.load_model(target)
+    dm = _datamodule(ckpt)
+    pixels, label = dm.val_image(image)
+    cap = capture(model, pixels)
+    truth, guess = dm.classes[label], dm.classes[int(cap["logits"].argmax())]
+    name = model.name
     panels = [("image_first", [(cap["image"], f"validation image {image}: {truth} (predicted {guess})"),
                                (activation_grid(cap["first"]), f"first conv ({cap['first_name']}): "
                                 f"{len(cap['first'])} maps of {cap['first'].shape[1]}x{cap['first'].shape[2]}")]),
@@ -149,58 +128,26 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
     import torch
 
     from datamodules.augment import normalize
-    from datamodules.sources import CLASSES
 
-    model, dm_hp = load_checkpoint_model(target)
-    dm = CIFAR10DataModule(dm_hp.get("data_dir", "data"), val_size=dm_hp.get("val_size", 5000), seed=dm_hp.get("seed", 0))
-    dm.setup("test")
+    model, ckpt = checkpoints.load_model(target)
+    dm = _datamodule(ckpt)
     images, labels = dm.arrays.test_images, dm.arrays.test_labels
-    model.eval()
     with torch.no_grad():
         preds = torch.cat([model(normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
-    cm = torch.bincount(labels * 10 + preds, minlength=100).view(10, 10)
+    classes, k = dm.classes, len(dm.classes)
+    cm = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
     per_class = cm.diag() / cm.sum(1).clamp_min(1)
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(cm / cm.sum(1, keepdim=True).clamp_min(1), cmap="Blues", vmin=0, vmax=1)
-    for i in range(10):
-        for j in range(10):
+    for i in range(k):
+        for j in range(k):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > 0.5 * cm[i].sum() else "black")
-    ax.set_xticks(range(10), CLASSES, rotation=45, ha="right")
-    ax.set_yticks(range(10), [f"{c} ({100 * a:.0f}%)" for c, a in zip(CLASSES, per_class.tolist())])
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), [f"{c} ({100 * a:.0f}%)" for c, a in zip(classes, per_class.tolist())])
     ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)",
-           title=f"{model.registry_name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy")
-    return _save(fig, out / f"{model.registry_name}_confusion.png")
-
-
-def write_report(logdir: Path, out: Path) -> Path:
-    latest = {}
-    for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
-        done = [r for r in runs.versions(logdir, model_dir.name) if (runs.read_metrics(r) or {}).get("epochs")]
-        if done:
-            latest[model_dir.name] = load_run(done[-1])
-    if not latest:
-        raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
-    lines = ["# CIFAR-10 results", "", results_table(list(latest.values())), ""]
-    for name, m in latest.items():
-        lines += [f"## {name}", "", f"Run: `{m['run_dir']}`, command: `{m['command']}`", ""]
-        lines += [f"![{name} {k}]({p.relative_to(out)})" for k, p in
-                  zip(("loss", "accuracy"), plot_curves(m, out / "figures"))]
-        try:
-            model, _ = load_checkpoint_model(m["run_dir"])
-            lines += ["", "### Architecture", "", architecture_table(model), "", "### Training details", "",
-                      training_details(m, model), ""]
-            lines += [f"![{name} filters]({p.relative_to(out)})" for p in plot_filters(m["run_dir"], 0, out / "figures")]
-            lines += [f"![{name} confusion]({plot_confusion(m['run_dir'], out / 'figures').relative_to(out)})"]
-        except UserError as e:
-            lines += ["", f"(no architecture or filter figures: {e})"]
-        lines.append("")
-    names = list(latest)
-    if len(names) >= 2:
-        lines += ["## Comparison", "", f"![compare]({plot_compare(latest[names[0]], latest[names[1]], out / 'figures').relative_to(out)})", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+           title=f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy")
+    return _save(fig, out / f"{model.name}_confusion.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,13 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("logdir", nargs="?", default="lightning_logs")
     r.add_argument("--out", default="report")
     args = p.parse_args(argv)
+    import report  # the report's tables and report.md, which draw on the figures here
+
     try:
         if args.command == "report":
-            print(write_report(Path(args.logdir), Path(args.out)))
+            print(report.write_report(Path(args.logdir), Path(args.out)))
             return 0
         out = Path(args.out)
         if args.command == "table":
-            print(results_table([load_run(r) for r in args.runs]))
+            print(report.results_table([load_run(r) for r in args.runs]))
         elif args.command == "curves":
             print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
         elif args.command == "compare":

@@ -108,8 +108,8 @@ def pil_pipeline_rate(dm: CIFAR10DataModule, n: int = 10_000) -> float:
 # A fresh `python train.py` that exits the moment its first training batch starts.
 FIRST_STEP = """
 import os, sys
-from callbacks.guard import RunGuard
-RunGuard.on_train_batch_start = lambda *a, **k: os._exit(0)
+from callbacks.interrupt import StopOnCtrlC
+StopOnCtrlC.on_train_batch_start = lambda *a, **k: os._exit(0)
 import train
 train.main(sys.argv[1:])
 """

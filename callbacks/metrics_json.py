@@ -1,13 +1,11 @@
 """Write the run's metrics.json after every epoch, so a crashed or interrupted run keeps its curves.
 
 The file is the single source of truth for visualize.py (TensorBoard's event files are for humans).
-Accuracies are fractions in [0, 1].
+Accuracies are fractions in [0, 1]. Its keys are named in runs.py.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,14 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-EPOCH_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write to a temporary file and rename, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+from runs import EPOCH_TAGS, TIMINGS, row_key, write_json
 
 
 def _number(v: Any) -> float | None:
@@ -38,6 +29,7 @@ class MetricsJSON(pl.Callback):
         self.path, self.print_epochs = (Path(path) if path else None), print_epochs
         self.data: dict[str, Any] = {**info, "status": "running", "seconds": 0.0, "epochs": [], "final": None}
         self.start = time.time()
+        self.epoch_start = self.train_end = None
         self.enabled = True  # only DDP rank 0 writes
         if resumed:
             self.data["epochs"] = resumed["epochs"]
@@ -58,7 +50,7 @@ class MetricsJSON(pl.Callback):
         self.epoch_start, self.train_end = time.time(), None
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.state.fn == "fit" and self.train_end is None:
+        if self.train_end is None:  # validation begins: the epoch's training steps are done
             if pl_module.device.type == "cuda":  # the queued steps belong to training: once an epoch
                 torch.cuda.synchronize(pl_module.device)
             self.train_end = time.time()
@@ -66,7 +58,7 @@ class MetricsJSON(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         m = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch + 1}
-        row.update({k.replace("/", "_"): _number(m[k]) for k in EPOCH_KEYS if k in m})
+        row.update({row_key(k): _number(m[k]) for k in EPOCH_TAGS if k in m})
         now = time.time()
         # seconds: since the run started (setup included), cumulative; epoch_seconds: this epoch's
         # training and its val+test scoring alone (what throughput is measured on); train_seconds:
@@ -82,7 +74,7 @@ class MetricsJSON(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-        from callbacks.guard import RunInterrupted
+        from errors import RunInterrupted
         stopped = isinstance(exception, (KeyboardInterrupt, RunInterrupted, SIGTERMException))
         status = "interrupted" if stopped else "failed"
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")
@@ -94,10 +86,9 @@ class MetricsJSON(pl.Callback):
         for row in self.data["epochs"]:
             if row["epoch"] == best_epoch:
                 final = dict(row)
-        # Timings of the epoch, not results of the checkpoint.
-        for timing in ("seconds", "epoch_seconds", "train_seconds"):
+        for timing in TIMINGS:  # of the epoch, not results of the checkpoint
             final.pop(timing, None)
         for k, v in rescored.items():
-            final[k.replace("best_val/", "val_").replace("best_test/", "test_")] = _number(v)
+            final[row_key(k)] = _number(v)
         self.update(status="finished", final=final)
         return final

@@ -4,7 +4,11 @@
     dm = CIFAR10DataModule(data_dir="../cifar10-jpeg")       # or a class-folder tree, offline
 
 Validation returns two dataloaders, [val, test], so the test set is scored every epoch on the same
-x-axis as train and val; `test_dataloader` is the same test set for the final `trainer.test`.
+x-axis as train and val (or [val] alone with test_every_epoch=False). `test_dataloader` is the
+final evaluation's data: [val, test], both scored by one `trainer.test` of the best checkpoint.
+
+What other code may use besides the Lightning hooks: `source`, `classes`, `sizes`, `train_sample(n)` and
+`val_image(i)`; the arrays and index tensors behind them are this module's business.
 """
 from __future__ import annotations
 
@@ -137,6 +141,28 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.val_idx, self.train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
 
     @property
+    def source(self) -> str:
+        """Where the images came from, in words (recorded in metrics.json)."""
+        return self.arrays.source
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return sources.CLASSES
+
+    def train_sample(self, n: int) -> torch.Tensor:
+        """The first n training images of the split (uint8, N x 3 x 32 x 32): the same on every run
+        with this seed, so a model may derive fixed weights from them (resnet9's whitening)."""
+        return self.arrays.train_images[self.train_idx[:n]]
+
+    def val_image(self, i: int) -> tuple[torch.Tensor, int]:
+        """Validation image i (uint8, 3 x 32 x 32) and its label."""
+        if not 0 <= i < len(self.val_idx):
+            from errors import UserError
+            raise UserError(f"image {i} is not a validation image index (0 to {len(self.val_idx) - 1})")
+        idx = self.val_idx[i]
+        return self.arrays.train_images[idx], int(self.arrays.train_labels[idx])
+
+    @property
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train_idx), "val": len(self.val_idx), "test": len(self.arrays.test_labels)}
 
@@ -160,16 +186,20 @@ class CIFAR10DataModule(pl.LightningDataModule):
         a = self.arrays
         return self._loader(a.train_images[self.train_idx], a.train_labels[self.train_idx], train=True)
 
-    def val_dataloader(self) -> list[DataLoader]:
+    def _val_loader(self) -> DataLoader:
         a = self.arrays
-        val = self._loader(a.train_images[self.val_idx], a.train_labels[self.val_idx], train=False)
-        final = self.trainer is not None and self.trainer.state.fn == "validate"
-        if final or not self.hparams.test_every_epoch:
-            return [val]  # the final re-scoring of the best checkpoint; the test set gets trainer.test
-        return [val, self.test_dataloader()]
+        return self._loader(a.train_images[self.val_idx], a.train_labels[self.val_idx], train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def _test_loader(self) -> DataLoader:
         return self._loader(self.arrays.test_images, self.arrays.test_labels, train=False)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """Per-epoch scoring: [val, test], or [val] when the test set is scored only at the end."""
+        return [self._val_loader(), self._test_loader()] if self.hparams.test_every_epoch else [self._val_loader()]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """The final evaluation of the best checkpoint: val and test, in that order."""
+        return [self._val_loader(), self._test_loader()]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch

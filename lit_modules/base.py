@@ -1,12 +1,13 @@
 """The shared LightningModule: loss, one accuracy metric per stage, logging and the optimizer.
 
-A model file subclasses `BaseClassifier`, implements `build_network()` and states its `defaults`
-(epochs, batch_size, lr, optimizer, ...); everything else lives here, once.
+A model file subclasses `BaseClassifier`, names itself (`name`, its registry key), implements
+`build_network()` and states its `defaults` (epochs, batch_size, lr, optimizer, ...); everything
+else lives here, once.
 
-Logged per epoch: train/loss, train/acc, val/loss, val/acc, test/loss, test/acc (the test set is
-the second validation dataloader, so it shares the x-axis; a model with test_every_epoch=False
-skips it). Every log_every_n_steps: train/loss_step.
-The final `trainer.test` on the best checkpoint logs best_test/loss and best_test/acc.
+Per epoch (fit): train/loss, train/acc, val/loss, val/acc, and test/loss, test/acc when the data
+module scores the test set every epoch (its second validation dataloader). Every
+log_every_n_steps: train/loss_step. The final evaluation is `trainer.test` on the best checkpoint
+over [val, test], with the model's TTA: best_val/* and best_test/* (names: runs.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
+
+from runs import FINAL_PREFIX, STAGES
 
 NUM_CLASSES = 10
 OPTIMIZERS = ("adam", "sgd")
@@ -33,6 +36,10 @@ def warmup_linear(total_steps: int, warmup: float, start: float, end: float):
 
 
 class BaseClassifier(pl.LightningModule):
+    name: ClassVar[str] = ""  # the registry key (--model NAME), stored in every checkpoint
+    # A sentence for the report's training details when the network starts from more than
+    # PyTorch's default initialisation.
+    init_note: ClassVar[str] = ""
     # Every hyperparameter a model can set; a model overrides the ones it changes in `defaults`.
     base_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
@@ -44,13 +51,15 @@ class BaseClassifier(pl.LightningModule):
         "channels_last": False,  # NHWC convs: faster for conv nets with oneDNN on CPU and tensor cores on GPU
         "val_size": 5000,  # training images held out for validation (--val-size overrides)
         "test_every_epoch": True,  # score the test set after each epoch too (a test curve beside val's)
+        "lookahead": False,  # airbench's lookahead EMA of the weights (callbacks/lookahead.py)
     }
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any):
         super().__init__()
+        overrides.pop("model", None)  # a checkpoint's record of which model it is, not a setting
         hp = {**self.base_defaults, **self.defaults, **overrides}
-        self.save_hyperparameters({"model": type(self).__name__, **hp})
+        self.save_hyperparameters({"model": self.name, **hp})
         self.net = self.build_network()
         if hp["channels_last"]:
             self.net.to(memory_format=torch.channels_last)
@@ -59,8 +68,8 @@ class BaseClassifier(pl.LightningModule):
         # validate_args=False: the check counts torch.unique(labels) on the host, which makes every
         # GPU step wait for the GPU. Labels are 0-9 by construction (class-folder index or md5-checked batches).
         acc = lambda: MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False)
-        self.train_acc, self.val_acc, self.test_acc = acc(), acc(), acc()
-        self.best_val_acc, self.best_test_acc = acc(), acc()
+        for stage in STAGES + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # train_acc ... best_test_acc
+            setattr(self, f"{stage}_acc", acc())
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -74,9 +83,15 @@ class BaseClassifier(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
-    def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """TTA only in the final evaluation (trainer.validate/test); per-epoch curves stay cheap."""
-        level = 0 if self.trainer.state.fn == "fit" else self.hparams.tta
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Training techniques a model switches on by a default, as callbacks any model can use."""
+        from callbacks.lookahead import Lookahead
+
+        return [Lookahead()] if self.hparams.lookahead else []
+
+    def logits_with_tta(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        """Test-time augmentation: 0 none, 1 mean over the image and its mirror, 2 also airbench's
+        one-pixel translations. Only the final evaluation uses it; per-epoch curves stay cheap."""
         if level == 0:
             return self(x)
         logits = 0.5 * (self(x) + self(x.flip(-1)))
@@ -102,25 +117,23 @@ class BaseClassifier(pl.LightningModule):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
-    def _eval_step(self, batch, prefix: str, metric: MulticlassAccuracy) -> None:
+    def _eval_step(self, batch, stage: str, tta: int) -> None:
         """Shared by validation, the per-epoch test pass and the final evaluation."""
         x, y = batch
-        logits = self._eval_logits(x)
+        logits = self.logits_with_tta(x, tta)
+        metric = getattr(self, f"{stage}_acc")
         metric.update(logits, y)
         kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
-        self.log(f"{prefix}/loss", self.criterion(logits, y), sync_dist=True, **kw)
-        self.log(f"{prefix}/acc", metric, **kw)
+        self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True, **kw)
+        self.log(f"{stage}/acc", metric, **kw)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if self.trainer.state.fn == "validate":  # the final evaluation of the best checkpoint
-            self._eval_step(batch, "best_val", self.best_val_acc)
-        elif dataloader_idx == 0:
-            self._eval_step(batch, "val", self.val_acc)
-        else:
-            self._eval_step(batch, "test", self.test_acc)
+        """Per-epoch scoring during fit: dataloader 0 is val, 1 (if the data module has it) test."""
+        self._eval_step(batch, STAGES[1 + dataloader_idx], tta=0)
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "best_test", self.best_test_acc)
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """The final evaluation of the best checkpoint, over [val, test], with the model's TTA."""
+        self._eval_step(batch, FINAL_PREFIX + STAGES[1 + dataloader_idx], tta=self.hparams.tta)
 
     def param_groups(self) -> list[dict[str, Any]]:
         """What the optimizer trains; a model overrides this for per-group lr or weight decay."""

@@ -12,6 +12,7 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class LeNet(BaseClassifier):
+    name = "lenet"
     defaults = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"}
 
     def build_network(self) -> nn.Module:

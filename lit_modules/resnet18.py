@@ -93,6 +93,7 @@ class UpsampledResNet18(nn.Module):
 
 
 class ResNet18(BaseClassifier):
+    name = "resnet18"
     defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "weights": "imagenet",
                 "train_frozen_bn": False, "channels_last": True}
 

@@ -21,6 +21,7 @@ def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class VGGBN(BaseClassifier):
+    name = "vgg_bn"
     defaults = {"epochs": 10, "batch_size": 256, "lr": 0.2, "optimizer": "sgd", "momentum": 0.9,
                 "nesterov": True, "weight_decay": 5e-4, "label_smoothing": 0.1, "schedule": "warmup_linear",
                 "warmup": 0.15, "start_lr_frac": 0.1, "end_lr_frac": 0.0, "tta": 1,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import train
-from callbacks import checkpoint_io
-from callbacks.guard import RunGuard
+from plugins import atomic_checkpoint_io as checkpoint_io
+from callbacks.interrupt import StopOnCtrlC
 from lit_modules.base import BaseClassifier
 
 STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
@@ -43,7 +43,7 @@ def interrupt_during_epoch_2(monkeypatch, signum: int) -> None:
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.current_epoch == 1 and batch_idx == 2:
             os.kill(os.getpid(), signum)
-    monkeypatch.setattr(RunGuard, "on_train_batch_start", on_train_batch_start, raising=False)
+    monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
 
 
 def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_path, monkeypatch, capsys):

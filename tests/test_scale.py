@@ -7,6 +7,7 @@ import sys
 
 import torch
 
+import devices
 import train
 from conftest import ROOT
 from datamodules.cifar10 import CIFAR10DataModule
@@ -23,9 +24,9 @@ def test_device_resident_data_gives_batches_already_on_that_device(folder_data):
 
 def test_gpus_flag_maps_to_lightning_accelerators(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    assert train.resolve_devices(None) == {"accelerator": "gpu", "devices": 1, "strategy": "auto", "num_nodes": 1}
-    assert train.resolve_devices(4, num_nodes=2)["strategy"] == "ddp"
-    assert train.resolve_devices(0, cpu_processes=2) == {"accelerator": "cpu", "devices": 2, "strategy": "ddp",
+    assert devices.resolve_devices(None) == {"accelerator": "gpu", "devices": 1, "strategy": "auto", "num_nodes": 1}
+    assert devices.resolve_devices(4, num_nodes=2)["strategy"] == "ddp"
+    assert devices.resolve_devices(0, cpu_processes=2) == {"accelerator": "cpu", "devices": 2, "strategy": "ddp",
                                                          "num_nodes": 1}
 
 

@@ -1,0 +1,69 @@
+"""Checkpoints, in one place: reading one with a clear error, finding a run's best, and rebuilding
+its model from the registry name stored in its hyperparameters."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from errors import UserError
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A checkpoint file as a dict; a missing or unreadable file is a UserError."""
+    import torch
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; pass a run directory or a .ckpt file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); pass another one")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("hyper_parameters"), dict):
+        raise UserError(f"{path} is not a checkpoint written by train.py; pass another one")
+    return ckpt
+
+
+def model_name(ckpt: dict[str, Any]) -> str | None:
+    """The registry name of the checkpoint's model, or None if it is not a registered model."""
+    from lit_modules import registry_name
+
+    return registry_name(ckpt["hyper_parameters"].get("model"))
+
+
+def finished_epochs(ckpt: dict[str, Any]) -> int:
+    """Lightning stores the 0-based index of the epoch the checkpoint was written in."""
+    return int(ckpt["epoch"]) + 1
+
+
+def epochs_of(path: Path, name: str) -> int:
+    """The number of finished epochs in a checkpoint file, after checking it holds model `name`."""
+    ckpt = read(path)
+    saved = model_name(ckpt)
+    if saved != name:
+        raise UserError(f"checkpoint {path} holds a {saved or ckpt['hyper_parameters'].get('model')} model, "
+                        f"not {name}; match --model to it")
+    return finished_epochs(ckpt)
+
+
+def best_in(run_dir: Path) -> Path:
+    """A run's best checkpoint (by val acc), or its only one."""
+    found = sorted((run_dir / "checkpoints").glob("best-*.ckpt")) or sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if not found:
+        raise UserError(f"{run_dir} has no checkpoint in {run_dir / 'checkpoints'}; the run ended before its first epoch")
+    return found[-1]
+
+
+def load_model(target: str | Path):
+    """RUN_DIR (its best checkpoint) or a .ckpt -> (model in eval mode, the checkpoint dict)."""
+    from lit_modules import MODELS
+
+    path = Path(target)
+    ckpt = read(best_in(path) if path.is_dir() else path)
+    name = model_name(ckpt)
+    if name is None:
+        raise UserError(f"{path} is not a checkpoint of a registered model ({', '.join(MODELS)})")
+    cls = MODELS[name]
+    offline = {"weights": "none"} if "weights" in cls.all_defaults() else {}  # its weights are in the checkpoint
+    model = cls(**{**ckpt["hyper_parameters"], **offline})
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt

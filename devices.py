@@ -1,0 +1,36 @@
+"""Our --gpus N (the assignment's flag) and --precision, translated to Lightning 2.x's accelerator,
+devices, strategy and precision."""
+from __future__ import annotations
+
+from typing import Any
+
+from errors import UserError
+
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+
+def resolve_devices(gpus: int | None, cpu_processes: int = 1, num_nodes: int = 1) -> dict[str, Any]:
+    """Our --gpus N (the assignment's flag) -> Lightning 2.x accelerator/devices/strategy."""
+    import torch
+
+    available = torch.cuda.device_count()
+    if gpus is None:
+        gpus = 1 if available else 0
+    if gpus < 0:
+        raise UserError(f"--gpus {gpus} is negative; use 0 for the CPU or the number of GPUs")
+    if gpus > available:
+        raise UserError(f"--gpus {gpus} asks for {gpus} GPU(s) but this machine has {available}; "
+                        f"use --gpus {available}" + (" to train on the CPU" if not available else ""))
+    if gpus == 0:
+        n = cpu_processes
+        return {"accelerator": "cpu", "devices": n, "strategy": "ddp" if n > 1 or num_nodes > 1 else "auto",
+                "num_nodes": num_nodes}
+    return {"accelerator": "gpu", "devices": gpus, "strategy": "ddp" if gpus > 1 or num_nodes > 1 else "auto",
+            "num_nodes": num_nodes}
+
+
+def resolve_precision(given: str | None, on_gpu: bool) -> str:
+    precision = given or ("bf16-mixed" if on_gpu else "32")
+    if precision == "16-mixed" and not on_gpu:
+        raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
+    return precision
