@@ -1,4 +1,5 @@
-"""Tiny made-up CIFAR-10 copies in both on-disk layouts. No network, nothing from outside the repo.
+"""Tiny made-up CIFAR-10 copies in both on-disk layouts, and tiny runs of every registered model.
+No network, nothing from outside the repo.
 
 Every image's red channel is 25 * label, so a test can check labels from pixels after loading.
 """
@@ -17,8 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules.sources import CLASSES  # noqa: E402
+from lit_modules import MODELS  # noqa: E402
 
 N_TRAIN, N_TEST = 12, 4  # per class
+
+
+def offline_kwargs(name: str) -> dict:
+    """Constructor overrides that keep a model off the network: no pretrained weights to fetch."""
+    return {"weights": "none"} if "weights" in MODELS[name].all_defaults() else {}
+
+
+def offline_args(name: str) -> list[str]:
+    """The same as train.py flags."""
+    return [arg for k, v in offline_kwargs(name).items() for arg in (f"--{k}", v)]
 
 
 def make_images(label: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -82,3 +94,16 @@ def offline(monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", fail)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(folder_data, tmp_path_factory) -> Path:
+    """A logdir with one finished 2-epoch run of every registered model (version_0 each)."""
+    import train
+
+    logdir = tmp_path_factory.mktemp("runs")
+    for name in MODELS:
+        assert train.main(["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50",
+                           "--val-size", "20", "--data-dir", str(folder_data), "--logdir", str(logdir),
+                           *offline_args(name)]) == 0
+    return logdir

@@ -15,6 +15,7 @@ TAGS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
 
 
+@pytest.mark.slow
 def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -37,6 +38,7 @@ def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path, monk
     assert [e.step for e in events] == [49] and events[0].value == pytest.approx(losses[49], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_model_defaults_set_the_split_and_can_skip_the_per_epoch_test(folder_data, tmp_path, monkeypatch):
     from lit_modules.lenet import LeNet
 
@@ -51,6 +53,7 @@ def test_model_defaults_set_the_split_and_can_skip_the_per_epoch_test(folder_dat
     assert 0 <= m["final"]["test_acc"] <= 1  # scored once, by the final trainer.test
 
 
+@pytest.mark.slow
 def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -127,3 +130,8 @@ def test_error_in_a_real_process_has_no_traceback(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--gpus 7" in proc.stderr
+
+
+def test_weights_flag_is_refused_for_models_without_pretraining(folder_data, capsys):
+    assert train.main(["--model", "lenet", "--weights", "none", "--data-dir", str(folder_data)]) == 2
+    assert "applies to pretrained models" in capsys.readouterr().err

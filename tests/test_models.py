@@ -1,32 +1,74 @@
-"""Every registered model: output shape, a fast_dev_run through the real CLI; lenet's exact size."""
+"""Every registered model (the tests loop over the registry): output shape, the network holding the
+whole forward pass, checkpoints that rebuild it, a fast_dev_run through the real CLI; lenet's size."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+import checkpoints
 import train
-from lit_modules import MODELS, get_model_class
+from conftest import offline_args, offline_kwargs
 from errors import UserError
-
-# Offline stand-ins for arguments that would fetch something (ImageNet weights).
-OFFLINE_KWARGS = {"resnet18": {"weights": "none"}}
-OFFLINE_ARGS = {"resnet18": ["--weights", "none"]}
+from lit_modules import MODELS, get_model_class
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_output_shape(name):
-    model = MODELS[name](**OFFLINE_KWARGS.get(name, {}))
+    model = MODELS[name](**offline_kwargs(name))
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_fast_dev_run_on_cpu(name, folder_data, tmp_path, capsys):
     code = train.main(["--model", name, "--gpus", "0", "--fast-dev-run", "--data-dir", str(folder_data),
                        "--val-size", "20", "--logdir", str(tmp_path / "logs"), "--batch-size", "8",
-                       *OFFLINE_ARGS.get(name, [])])
+                       *offline_args(name)])
     assert code == 0
     assert "done in" in capsys.readouterr().out
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").rglob("metrics.json"))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_network_computes_the_whole_output(name):
+    torch.manual_seed(0)
+    model = MODELS[name](**offline_kwargs(name)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.net(x), model(x), rtol=1e-5, atol=1e-6)
+        assert torch.equal(model.logits_with_tta(x, 0), model(x))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_checkpoint_rebuilds_its_model_from_the_registry_name(name, tmp_path):
+    torch.manual_seed(0)
+    model = MODELS[name](**offline_kwargs(name), lr=0.123)
+    assert model.hparams.model == name == MODELS[name].name
+    for saved in (name, type(model).__name__):  # older checkpoints recorded the class name
+        path = tmp_path / f"{saved}.ckpt"
+        torch.save({"hyper_parameters": {**model.hparams, "model": saved}, "state_dict": model.state_dict(),
+                    "epoch": 2}, path)
+        loaded, ckpt = checkpoints.load_model(path)
+        assert type(loaded) is type(model) and loaded.hparams.lr == 0.123 and loaded.hparams.model == name
+        assert checkpoints.epochs_of(path, name) == 3
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(loaded(x), model.eval()(x))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_tta_only_in_the_final_evaluation(name, monkeypatch):
+    model = MODELS[name](**offline_kwargs(name))
+    levels = []
+    monkeypatch.setattr(model, "logits_with_tta", lambda x, level: levels.append(level) or torch.zeros(len(x), 10))
+    monkeypatch.setattr(model, "log", lambda *a, **k: None)
+    batch = (torch.zeros(2, 3, 32, 32), torch.tensor([0, 1]))
+    model.validation_step(batch, 0, dataloader_idx=0)
+    model.validation_step(batch, 0, dataloader_idx=1)
+    model.test_step(batch, 0, dataloader_idx=0)
+    model.test_step(batch, 0, dataloader_idx=1)
+    assert levels == [0, 0, model.hparams.tta, model.hparams.tta]
+    assert model.best_val_acc.update_count == model.best_test_acc.update_count == 1
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -45,7 +87,7 @@ def test_one_optimizer_step_lowers_the_loss_on_a_fixed_batch(name):
     # The model's own optimizer at the lr of its schedule's first step (the schedule needs a Trainer).
     d = MODELS[name].all_defaults()
     lr = d["lr"] * (d["start_lr_frac"] if d["schedule"] else 1)
-    model = MODELS[name](schedule=None, lr=lr, **OFFLINE_KWARGS.get(name, {}))
+    model = MODELS[name](schedule=None, lr=lr, **offline_kwargs(name))
     opt = model.configure_optimizers()
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
     model.train()
@@ -62,3 +104,9 @@ def test_one_optimizer_step_lowers_the_loss_on_a_fixed_batch(name):
 def test_unknown_model_lists_valid_names():
     with pytest.raises(UserError, match="choose one of: lenet"):
         get_model_class("alexnet")
+
+
+def test_channels_last_models_run_in_nhwc():
+    model = MODELS["vgg_bn"]()
+    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -34,6 +34,7 @@ def unbroken(folder_data, tmp_path_factory):
     return logdir / "lenet" / "version_0"
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(folder_data, unbroken, tmp_path):
     assert train.main(tiny_args(folder_data, tmp_path)) == 0
     assert numbers(tmp_path / "lenet" / "version_0") == numbers(unbroken)
@@ -46,6 +47,7 @@ def interrupt_during_epoch_2(monkeypatch, signum: int) -> None:
     monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_path, monkeypatch, capsys):
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT)
@@ -64,6 +66,7 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
     assert numbers(run_dir) == numbers(unbroken)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     interrupt_during_epoch_2(monkeypatch, signal.SIGTERM)
     assert train.main(tiny_args(folder_data, tmp_path)) == 130
@@ -71,6 +74,7 @@ def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     assert saved["status"] == "interrupted" and len(saved["epochs"]) == 1
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
     original = BaseClassifier.training_step
 
@@ -85,6 +89,7 @@ def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, mo
     assert saved["status"] == "failed" and saved["epochs"] == []
 
 
+@pytest.mark.slow
 def test_disk_full_while_checkpointing_keeps_the_previous_last_ckpt(folder_data, tmp_path, monkeypatch, capsys):
     real_save, calls = torch.save, []
 

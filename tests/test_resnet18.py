@@ -80,8 +80,3 @@ def test_imagenet_weights_offline_say_how_to_fix(monkeypatch, tmp_path, folder_d
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "--weights PATH" in err and str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in err
-
-
-def test_weights_flag_is_refused_for_models_without_pretraining(folder_data, capsys):
-    assert train.main(["--model", "lenet", "--weights", "none", "--data-dir", str(folder_data)]) == 2
-    assert "applies to pretrained models" in capsys.readouterr().err

@@ -5,10 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import devices
-import train
 from conftest import ROOT
 from datamodules.cifar10 import CIFAR10DataModule
 
@@ -30,13 +30,7 @@ def test_gpus_flag_maps_to_lightning_accelerators(monkeypatch):
                                                          "num_nodes": 1}
 
 
-def test_channels_last_models_run_in_nhwc():
-    from lit_modules import MODELS
-    model = MODELS["vgg_bn"]()
-    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-
-
+@pytest.mark.slow
 def test_ddp_over_two_cpu_processes_logs_what_one_process_measures(folder_data, tmp_path):
     cmd = [sys.executable, "train.py", "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "1",
            "--batch-size", "16", "--val-size", "30", "--data-dir", str(folder_data), "--logdir", str(tmp_path)]

@@ -1,9 +1,13 @@
-"""visualize.py: the results table from runs' metrics.json, and its errors."""
+"""visualize.py: the results table from runs' metrics.json, every figure command, and their errors."""
 from __future__ import annotations
 
 import json
 
+import pytest
+from PIL import Image
+
 import visualize
+from lit_modules import MODELS
 
 
 def write_run(run_dir, **overrides) -> None:
@@ -61,34 +65,6 @@ def test_missing_or_broken_metrics_are_one_line_errors(tmp_path, capsys):
     assert len(err) == 2 and "does not exist" in err[0] and "not valid JSON" in err[1]
 
 
-def test_filter_activations_reach_tensorboard_with_the_right_shapes(folder_data, tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    import train
-    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "32", "--val-size", "20",
-                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--filter-image", "3"]) == 0
-    events = EventAccumulator(str(tmp_path / "lenet" / "version_0"), size_guidance={"images": 0}).Reload()
-    images = {t: events.Images(t)[-1] for t in events.Tags()["images"]}
-    assert (images["filters/image"].width, images["filters/image"].height) == (32, 32)
-    # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
-    # in an 8x8 grid; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders between tiles).
-    assert (images["filters/first_conv_activations"].width, images["filters/first_conv_activations"].height) == (199, 199)
-    assert images["filters/last_conv_activations"].width == 8 * 9 + 1
-    assert images["filters/first_conv_weights"].width == 6 * 21 + 1
-
-
-def test_capture_finds_resnet18s_first_and_last_convs():
-    import torch
-
-    from callbacks.filters import activation_grid, capture
-    from lit_modules.resnet18 import ResNet18
-    cap = capture(ResNet18(weights="none"), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
-    assert cap["first_name"] == "net.backbone.conv1" and cap["first"].shape == (64, 128, 128)
-    assert cap["last_name"] == "net.backbone.layer4.1.conv2" and cap["last"].shape == (512, 8, 8)
-    assert cap["weights"].shape == (64, 3, 7, 7)
-    assert activation_grid(cap["last"], k=64).shape == (3, 8 * 9 + 1, 8 * 9 + 1)
-
-
 def test_curves_leave_out_a_stage_the_run_did_not_score_each_epoch(tmp_path, monkeypatch):
     # resnet9 scores the test set only at the end: its epoch rows have no test_* keys.
     rows = [{"epoch": e, "train_loss": 1.0, "train_acc": 0.6, "val_loss": 1.1, "val_acc": 0.5} for e in (1, 2)]
@@ -102,3 +78,37 @@ def test_curves_leave_out_a_stage_the_run_did_not_score_each_epoch(tmp_path, mon
     monkeypatch.setattr(visualize, "_save", save)
     visualize.plot_curves(visualize.load_run(tmp_path / "a"), tmp_path / "out")
     assert labels == [["train", "val"], ["train", "val"]]
+
+
+def png_size(path) -> tuple[int, int]:
+    assert path.stat().st_size > 1000
+    with Image.open(path) as im:
+        return im.size
+
+
+@pytest.mark.slow
+def test_curves_writes_a_loss_and_an_accuracy_plot(tiny_runs, tmp_path):
+    assert visualize.main(["curves", str(tiny_runs / "lenet" / "version_0"), "--out", str(tmp_path)]) == 0
+    assert png_size(tmp_path / "lenet_loss.png") == (720, 480) == png_size(tmp_path / "lenet_acc.png")
+
+
+@pytest.mark.slow
+def test_compare_two_runs_in_one_plot(tiny_runs, tmp_path):
+    assert visualize.main(["compare", str(tiny_runs / "lenet" / "version_0"), str(tiny_runs / "vgg_bn" / "version_0"),
+                           "--out", str(tmp_path)]) == 0
+    assert png_size(tmp_path / "compare_lenet_vgg_bn.png") == (720, 480)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_filters_from_a_run_directory(name, tiny_runs, tmp_path):
+    assert visualize.main(["filters", str(tiny_runs / name / "version_0"), "--image", "5", "--out", str(tmp_path)]) == 0
+    pngs = sorted(tmp_path.glob(f"{name}_filters_*.png"))
+    assert [p.name.split("_filters_")[1] for p in pngs] == ["image_first.png", "last.png", "weights.png"]
+    assert png_size(pngs[0]) == (1320, 660) and png_size(pngs[1]) == (660, 660)
+
+
+def test_filters_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    assert visualize.main(["filters", str(tmp_path / "run")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

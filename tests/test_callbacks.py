@@ -1,0 +1,75 @@
+"""The callbacks on their own: filter images to TensorBoard, the captures behind them, lookahead."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from callbacks.lookahead import BASE_DECAY, Lookahead
+
+
+@pytest.mark.slow
+def test_filter_activations_reach_tensorboard_with_the_right_shapes(folder_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import train
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "32", "--val-size", "20",
+                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--filter-image", "3"]) == 0
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0"), size_guidance={"images": 0}).Reload()
+    images = {t: events.Images(t)[-1] for t in events.Tags()["images"]}
+    assert (images["filters/image"].width, images["filters/image"].height) == (32, 32)
+    # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
+    # in an 8x8 grid; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders between tiles).
+    assert (images["filters/first_conv_activations"].width, images["filters/first_conv_activations"].height) == (199, 199)
+    assert images["filters/last_conv_activations"].width == 8 * 9 + 1
+    assert images["filters/first_conv_weights"].width == 6 * 21 + 1
+
+
+def test_capture_finds_resnet18s_first_and_last_convs():
+    import torch
+
+    from callbacks.filters import activation_grid, capture
+    from lit_modules.resnet18 import ResNet18
+    cap = capture(ResNet18(weights="none"), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
+    assert cap["first_name"] == "net.backbone.conv1" and cap["first"].shape == (64, 128, 128)
+    assert cap["last_name"] == "net.backbone.layer4.1.conv2" and cap["last"].shape == (512, 8, 8)
+    assert cap["weights"].shape == (64, 3, 7, 7)
+    assert activation_grid(cap["last"], k=64).shape == (3, 8 * 9 + 1, 8 * 9 + 1)
+
+
+
+
+def lookahead_at(callback: Lookahead, net: nn.Module, step: int, total: int = 100) -> None:
+    trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=total)
+    module = SimpleNamespace(net=net, hparams=SimpleNamespace(batch_size=512))  # every 10 steps
+    callback.on_train_batch_end(trainer, module, None, None, 0)
+
+
+def test_lookahead_pulls_the_weights_to_their_ema_every_few_steps_and_fully_at_the_end():
+    net, la = nn.Linear(2, 2), Lookahead()
+    lookahead_at(la, net, 10)  # the first lookahead step starts the EMA at the current weights
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    lookahead_at(la, net, 15)  # not a lookahead step: nothing happens
+    assert torch.equal(net.weight, start + 1)
+    lookahead_at(la, net, 20)
+    decay = BASE_DECAY * 0.2 ** 3
+    assert torch.allclose(net.weight, start + (1 - decay)) and torch.equal(la.ema["weight"], net.weight)
+    with torch.no_grad():
+        net.weight.add_(5.0)
+    lookahead_at(la, net, 100)  # the last step: the weights become the EMA, which stays as it was
+    assert torch.allclose(net.weight, start + (1 - decay))
+
+
+def test_lookahead_state_travels_in_checkpoints_old_and_new():
+    net, la = nn.Linear(2, 2), Lookahead()
+    lookahead_at(la, net, 10)
+    restored = Lookahead()
+    restored.load_state_dict(la.state_dict())
+    assert torch.equal(restored.ema["weight"], net.weight)
+    old = Lookahead()  # checkpoints written before lookahead was a callback kept the EMA at the top level
+    old.on_load_checkpoint(None, None, {"lookahead": la.ema})
+    assert old.ema is la.ema
