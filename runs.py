@@ -48,6 +48,27 @@ def versions(logdir: str | Path, model: str) -> list[Path]:
     return sorted(runs, key=lambda p: int(p.name.split("_")[1]))
 
 
+def claim_version(logdir: Path, model: str) -> str:
+    """Create the next free `version_N` folder and return its name. os.mkdir either creates the
+    folder or fails, so runs started at the same time into one logdir each get their own
+    (TensorBoardLogger picks the number first and creates the folder later, so two runs could share it)."""
+    base = logdir / model
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the run folder in {base} ({e.strerror or e}); pass a writable --logdir")
+    existing = versions(logdir, model)
+    n = int(existing[-1].name.split("_")[1]) + 1 if existing else 0
+    while True:
+        try:
+            (base / f"version_{n}").mkdir()
+            return f"version_{n}"
+        except FileExistsError:
+            n += 1
+        except OSError as e:
+            raise UserError(f"cannot create a run folder in {base} ({e.strerror or e}); pass a writable --logdir")
+
+
 def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path]:
     """`--resume last|RUN_DIR|CKPT` -> (checkpoint, run directory)."""
     if spec == "last":
@@ -113,14 +134,14 @@ def device_name(accelerator: str, devices: int) -> str:
     return f"{devices}x {torch.cuda.get_device_name(0)}"
 
 
-def resumed_record(resume: tuple[Path, Path], name: str, argv: Sequence[str]) -> dict[str, Any]:
-    """The resumed run's metrics.json, cut back to the epochs its checkpoint holds."""
+def resumed_record(resume: tuple[Path, Path], name: str, argv: Sequence[str]) -> tuple[dict[str, Any], int]:
+    """The resumed run's metrics.json, cut back to the epochs its checkpoint holds, and their number."""
     ckpt_path, run_dir = resume
     done = checkpoints.epochs_of(ckpt_path, name)
     record = read_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
     record["epochs"] = [e for e in record["epochs"] if e["epoch"] <= done]
     print(f"resuming {run_dir} from {ckpt_path.name} after epoch {done}")
-    return record
+    return record, done
 
 
 def run_info(args, argv, devices, precision: str, dm, model) -> dict[str, Any]:

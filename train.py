@@ -117,10 +117,15 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    import runs
+
     if resumed_dir:  # the same run directory, so the curves continue
         return TensorBoardLogger(resumed_dir.parent.parent, name=resumed_dir.parent.name,
                                  version=resumed_dir.name, default_hp_metric=False)
-    return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+    if args.fast_dev_run:  # Lightning swaps in a logger that writes nothing: claim no folder
+        return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+    version = runs.claim_version(Path(args.logdir), args.model)
+    return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
 
 
 def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, logger, callbacks: list):
@@ -164,10 +169,11 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     precision = resolve_precision(args.precision, on_gpu)
     cls = get_model_class(args.model)
     hp = _hyperparameters(args, cls)
-    resumed = runs.resumed_record(resume, args.model, argv) if resume else None
+    resumed, done = runs.resumed_record(resume, args.model, argv) if resume else (None, 0)
 
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = _load_data(args, hp, on_gpu)
+    dm.resume_at(done)
     model = cls(**hp)
     if args.compile:
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same

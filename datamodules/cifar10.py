@@ -13,7 +13,7 @@ What other code may use besides the Lightning hooks: `source`, `classes`, `sizes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytorch_lightning as pl
 import torch
@@ -59,26 +59,23 @@ class BatchIndexSampler(Sampler):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 epoch_fn: Callable[[], int] | None = None, alternate_flip: bool = False):
+                 epoch: int = 0, alternate_flip: bool = False):
+        """`epoch`: the epoch the first iterator is for. Lightning calls set_epoch at the start of
+        every epoch, but creates (and prefetches from) the first iterator before that, so a resumed
+        run must say where it starts."""
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
         self.mirror = None
         if alternate_flip:
             self.mirror = torch.rand(n, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
-        self.epoch, self.rank, self.world_size = 0, 0, 1
-        # On resume Lightning creates (and prefetches from) the train iterator before it calls
-        # set_epoch, so the sampler asks the trainer for the epoch itself when one is given.
-        self.epoch_fn = epoch_fn
+        self.epoch, self.rank, self.world_size = epoch, 0, 1
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
         self.epoch = epoch
 
-    def _epoch(self) -> int:
-        return self.epoch_fn() if self.epoch_fn else self.epoch
-
     def _indices(self) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)[self.rank::self.world_size]
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self._epoch())
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         idx = torch.randperm(self.n, generator=g)
         per_rank = self.n // self.world_size  # equal shards, so every rank takes the same number of steps
         return idx[self.rank * per_rank:(self.rank + 1) * per_rank]
@@ -89,7 +86,7 @@ class BatchIndexSampler(Sampler):
         batches = (idx[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
         if self.mirror is None:
             return iter(batches)
-        odd = bool(self._epoch() % 2)
+        odd = bool(self.epoch % 2)
         return iter((b, self.mirror[b] ^ odd) for b in batches)
 
     def __len__(self) -> int:
@@ -113,6 +110,13 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.arrays: sources.CIFAR10Arrays | None = None
         self.train_idx = self.val_idx = None
+        self.first_epoch = 0  # 0-based; a resumed run starts later (resume_at)
+
+    def resume_at(self, epoch: int) -> None:
+        """Training continues at this (0-based) epoch: its batch order and flips are epoch's own,
+        even for the iterator Lightning creates before it restores its epoch counter (as it does
+        when a model asks for trainer.estimated_stepping_batches in configure_optimizers)."""
+        self.first_epoch = epoch
 
     def prepare_data(self) -> None:
         if sources.detect_layout(self.data_dir) is None:
@@ -169,12 +173,11 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:
         bs = self.hparams.batch_size if train else self.hparams.eval_batch_size
         alternate = train and self.hparams.augment and self.hparams.flip == "alternate"
-        sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed, alternate_flip=alternate)
+        sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed, epoch=self.first_epoch,
+                                    alternate_flip=alternate)
         trainer = self.trainer
-        if trainer is not None:
-            sampler.epoch_fn = lambda: trainer.fit_loop.epoch_progress.current.processed
-            if trainer.world_size > 1:
-                sampler.rank, sampler.world_size = trainer.global_rank, trainer.world_size
+        if trainer is not None and trainer.world_size > 1:
+            sampler.rank, sampler.world_size = trainer.global_rank, trainer.world_size
         workers = self.hparams.num_workers
         # Its own generator: creating an iterator then draws no number from the global RNG, whose
         # stream (augmentation) must not depend on when Lightning creates iterators.

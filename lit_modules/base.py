@@ -87,7 +87,8 @@ class BaseClassifier(pl.LightningModule):
         """Training techniques a model switches on by a default, as callbacks any model can use."""
         from callbacks.lookahead import Lookahead
 
-        return [Lookahead()] if self.hparams.lookahead else []
+        attached = any(isinstance(c, Lookahead) for c in self.trainer.callbacks)  # by the fit before a test
+        return [Lookahead()] if self.hparams.lookahead and not attached else []
 
     def logits_with_tta(self, x: torch.Tensor, level: int) -> torch.Tensor:
         """Test-time augmentation: 0 none, 1 mean over the image and its mirror, 2 also airbench's

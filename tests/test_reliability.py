@@ -10,11 +10,13 @@ import pytest
 import torch
 
 import train
-from plugins import atomic_checkpoint_io as checkpoint_io
 from callbacks.interrupt import StopOnCtrlC
+from conftest import offline_args
+from lit_modules import MODELS
 from lit_modules.base import BaseClassifier
+from plugins import atomic_checkpoint_io as checkpoint_io
 
-STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # not timings
 
 
 def tiny_args(data, logdir, *extra: str) -> list[str]:
@@ -24,7 +26,7 @@ def tiny_args(data, logdir, *extra: str) -> list[str]:
 
 def numbers(run_dir) -> tuple[list[dict], dict]:
     m = json.loads((run_dir / "metrics.json").read_text())
-    return [{k: e[k] for k in STABLE} for e in m["epochs"]], m["final"]
+    return [{k: e.get(k) for k in STABLE} for e in m["epochs"]], m["final"]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,9 @@ def test_same_seed_gives_identical_metrics(folder_data, unbroken, tmp_path):
     assert numbers(tmp_path / "lenet" / "version_0") == numbers(unbroken)
 
 
-def interrupt_during_epoch_2(monkeypatch, signum: int) -> None:
+def interrupt_during_epoch_2(monkeypatch, signum: int, at_batch: int = 2) -> None:
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == 1 and batch_idx == 2:
+        if trainer.current_epoch == 1 and batch_idx == at_batch:
             os.kill(os.getpid(), signum)
     monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
 
@@ -64,6 +66,20 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
     resumed = json.loads((run_dir / "metrics.json").read_text())
     assert resumed["status"] == "finished" and len(resumed["resumed"]) == 1
     assert numbers(run_dir) == numbers(unbroken)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "lenet"])  # lenet: the test above
+def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, tiny_runs, folder_data, tmp_path,
+                                                                      monkeypatch):
+    # The same arguments as the tiny_runs fixture's unbroken run: two batches per epoch, stopped after the first.
+    argv = ["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT, at_batch=0)
+        assert train.main(argv) == 130
+    assert train.main(["--model", name, "--logdir", str(tmp_path), "--resume"]) == 0
+    assert numbers(tmp_path / name / "version_0") == numbers(tiny_runs / name / "version_0")
 
 
 @pytest.mark.slow
@@ -124,3 +140,28 @@ def test_bad_resume_checkpoint_is_a_one_line_error(make, message, folder_data, t
 def test_resume_last_with_no_runs(tmp_path, capsys):
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 2
     assert "no run of lenet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_started_at_once_into_one_logdir_get_their_own_folders(folder_data, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    procs = [subprocess.Popen([sys.executable, "train.py", *tiny_args(folder_data, tmp_path, "--seed", str(seed),
+                                                                      "--epochs", "1")],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for seed in range(3)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
+    seeds = []
+    for run_dir in sorted((tmp_path / "lenet").iterdir()):
+        m = json.loads((run_dir / "metrics.json").read_text())
+        assert m["status"] == "finished" and f"--seed {m['seed']}" in m["command"]
+        assert f"--seed {m['seed']}" in (run_dir / "hparams.yaml").read_text()  # its own command
+        ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+        assert len(ckpts) == 2 and ckpts[0].startswith("best-") and ckpts[1] == "last.ckpt"
+        last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        assert last["datamodule_hyper_parameters"]["seed"] == m["seed"]
+        seeds.append(m["seed"])
+    assert sorted(seeds) == [0, 1, 2]
