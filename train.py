@@ -128,9 +128,12 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
 
 
-def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, logger, callbacks: list):
+def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, logger, record):
+    """The Trainer with the project's callbacks: checkpoints (best by val acc, and last, written
+    after each finished epoch: a clean resume point), metrics.json, Ctrl-C, NaN, seeding, filters."""
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import TQDMProgressBar
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
     from callbacks.epoch_seed import SeedEachEpoch
     from callbacks.filters import FilterActivations
@@ -140,8 +143,13 @@ def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, 
 
     interactive = sys.stdout.isatty()
     on_gpu = devices["accelerator"] == "gpu"
-    callbacks = callbacks + [StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
-                             FilterActivations(args.filter_image, args.filters_every)]
+    ckpt = ModelCheckpoint(dirpath=Path(logger.log_dir) / "checkpoints", monitor="val/acc", mode="max",
+                           filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}", auto_insert_metric_name=False,
+                           save_last=True, save_on_train_epoch_end=True)
+    callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
+                 FilterActivations(args.filter_image, args.filters_every)]
+    if on_gpu:
+        torch.set_float32_matmul_precision("high")
     return pl.Trainer(
         max_epochs=hp["epochs"], precision=precision, logger=logger, fast_dev_run=args.fast_dev_run,
         callbacks=callbacks + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
@@ -154,8 +162,6 @@ def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, 
 def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
     import pytorch_lightning as pl
-    import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint
 
     import checkpoints
     import runs
@@ -186,37 +192,21 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
     record = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
                          print_epochs=not sys.stdout.isatty(), resumed=resumed)
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
-                           monitor="val/acc", mode="max", save_last=True, auto_insert_metric_name=False,
-                           save_on_train_epoch_end=True)  # after the epoch is complete: a clean resume point
-    trainer = _trainer(args, hp, devices, precision, logger, [ckpt, record])
-    if on_gpu:
-        torch.set_float32_matmul_precision("high")
+    trainer = _trainer(args, hp, devices, precision, logger, record)
 
     trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
     # The final evaluation: the best checkpoint scored on [val, test] with the model's TTA.
     scores = trainer.test(model, datamodule=dm, ckpt_path=None if args.fast_dev_run else "best", verbose=False)
     result = {k: v for per_loader in scores for k, v in per_loader.items()}
 
-    best_epoch = checkpoints.epochs_of(Path(ckpt.best_model_path), args.model) if ckpt.best_model_path else None
+    best = trainer.checkpoint_callback.best_model_path
+    best_epoch = checkpoints.epochs_of(Path(best), args.model) if best else None
     if not trainer.is_global_zero:
         return record.data
     final = record.finish(best_epoch, result)
     if not args.fast_dev_run:
-        _print_summary(record.data, final, run_dir, args.logdir)
+        print(record.summary(final, run_dir, args.logdir))
     return record.data
-
-
-def _print_summary(data: dict, final: dict, run_dir: Path, logdir: str) -> None:
-    p = data["params"]
-    pct = lambda k: f"{100 * final[k]:.2f}%" if final.get(k) is not None else "n/a"
-    print(f"\n{data['model']}: {p['total']:,} parameters ({p['trainable']:,} trainable), "
-          f"{len(data['epochs'])} epochs in {data['seconds']:.0f} s on {data['device']}")
-    print(f"best checkpoint (epoch {final.get('epoch')}, by val acc): train loss {final.get('train_loss', 0):.4f} "
-          f"acc {pct('train_acc')} | val loss {final.get('val_loss', 0):.4f} acc {pct('val_acc')} | "
-          f"test loss {final.get('test_loss', 0):.4f} acc {pct('test_acc')}")
-    print(f"logs, checkpoints and metrics.json: {run_dir}")
-    print(f"curves: tensorboard --logdir {logdir}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

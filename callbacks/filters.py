@@ -83,8 +83,7 @@ class FilterActivations(pl.Callback):
         logger = trainer.logger
         if not isinstance(logger, TensorBoardLogger) or not trainer.is_global_zero:
             return
-        dm = trainer.datamodule
-        image = dm.arrays.train_images[dm.val_idx[self.image_index]]
+        image, _ = trainer.datamodule.val_image(self.image_index)
         cap = capture(pl_module, image)
         step, tb = trainer.global_step, logger.experiment
         tb.add_image("filters/image", cap["image"], step)
