@@ -5,6 +5,7 @@ architecture as in the assignment's Table 1, and the training details a reader n
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -113,9 +114,13 @@ def training_details(m: dict, model) -> str:
 def write_report(logdir: Path, out: Path) -> Path:
     latest = {}
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
-        done = [r for r in runs.versions(logdir, model_dir.name) if (runs.read_metrics(r) or {}).get("epochs")]
-        if done:
-            latest[model_dir.name] = visualize.load_run(done[-1])
+        for run_dir in reversed(runs.versions(logdir, model_dir.name)):  # the latest run with an epoch
+            try:
+                if (runs.read_metrics(run_dir) or {}).get("epochs"):
+                    latest[model_dir.name] = visualize.load_run(run_dir)
+                    break
+            except UserError as e:  # one broken run does not spoil the report
+                print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
     if not latest:
         raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
     lines = ["# CIFAR-10 results", "", results_table(list(latest.values())), ""]

@@ -69,8 +69,9 @@ def claim_version(logdir: Path, model: str) -> str:
             raise UserError(f"cannot create a run folder in {base} ({e.strerror or e}); pass a writable --logdir")
 
 
-def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path]:
-    """`--resume last|RUN_DIR|CKPT` -> (checkpoint, run directory)."""
+def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path | None]:
+    """`--resume last|RUN_DIR|CKPT` -> (checkpoint, its run directory). A checkpoint that does not
+    sit in a run directory's checkpoints/ folder has none (None): it continues in a new one."""
     if spec == "last":
         runs = [r for r in versions(logdir, model) if (r / "checkpoints" / "last.ckpt").exists()]
         if not runs:
@@ -82,7 +83,9 @@ def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path]:
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise UserError(f"--resume {spec}: {path} does not exist; pass 'last', a run directory or a .ckpt file")
-    return path, path.parent.parent
+    run_dir = path.parent.parent
+    in_run = path.parent.name == "checkpoints" and re.fullmatch(r"version_\d+", run_dir.name)
+    return path, run_dir if in_run else None
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -93,10 +96,48 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_metrics_file(path: Path) -> dict[str, Any]:
+    """A metrics.json written by train.py; anything else is a UserError saying what is wrong."""
     try:
-        return json.loads(path.read_text())
+        m = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON ({e}); the run may have been killed while writing it")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {path} ({e})")
+    epochs = m.get("epochs") if isinstance(m, dict) else None
+    if not (isinstance(m, dict) and isinstance(m.get("command"), str) and isinstance(epochs, list)
+            and all(isinstance(e, dict) and isinstance(e.get("epoch"), int) for e in epochs)):
+        raise UserError(f"{path} is not a metrics.json written by train.py (no command or epoch rows)")
+    return m
+
+
+def _usable_metrics(run_dir: Path | None) -> dict[str, Any] | None:
+    """The run's metrics.json for a resume, or None (with a warning) when it is missing or broken."""
+    if run_dir is None:
+        return None
+    try:
+        return read_metrics(run_dir)
+    except UserError as e:
+        print(f"warning: {e}; resuming with the settings stored in the checkpoint")
+        return None
+
+
+def original_argv(ckpt_path: Path, run_dir: Path | None, name: str) -> list[str]:
+    """The resumed run's train.py arguments: from its metrics.json, else from the checkpoint's
+    hyperparameters (model, data module and seed are all stored there)."""
+    m = _usable_metrics(run_dir)
+    if m is not None:
+        return shlex.split(m["command"])[2:]
+    checkpoints.epochs_of(ckpt_path, name)  # a checkpoint of this model, or a clear error
+    ckpt = checkpoints.read(ckpt_path)
+    hp, dm = ckpt["hyper_parameters"], ckpt.get("datamodule_hyper_parameters", {})
+    argv = ["--model", name]
+    for flag, value in (("--epochs", hp.get("epochs")), ("--batch-size", hp.get("batch_size")),
+                        ("--lr", hp.get("lr")), ("--optimizer", hp.get("optimizer")),
+                        ("--val-size", hp.get("val_size")), ("--weights", hp.get("weights")),
+                        ("--seed", dm.get("seed")), ("--data-dir", dm.get("data_dir"))):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv + ([] if dm.get("augment", True) else ["--no-augment"])
 
 
 def environment() -> dict[str, Any]:
@@ -134,13 +175,18 @@ def device_name(accelerator: str, devices: int) -> str:
     return f"{devices}x {torch.cuda.get_device_name(0)}"
 
 
-def resumed_record(resume: tuple[Path, Path], name: str, argv: Sequence[str]) -> tuple[dict[str, Any], int]:
+def resumed_record(resume: tuple[Path, Path | None], name: str, argv: Sequence[str]) -> tuple[dict[str, Any], int]:
     """The resumed run's metrics.json, cut back to the epochs its checkpoint holds, and their number."""
     ckpt_path, run_dir = resume
     done = checkpoints.epochs_of(ckpt_path, name)
-    record = read_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
+    record = _usable_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
+    later = [e["epoch"] for e in record["epochs"] if e["epoch"] > done]
+    if later:
+        print(f"note: {ckpt_path.name} holds {done} epochs, the run recorded {done + len(later)}: epochs "
+              f"{later[0]}-{later[-1]} are dropped from metrics.json, and last.ckpt will be overwritten")
     record["epochs"] = [e for e in record["epochs"] if e["epoch"] <= done]
-    print(f"resuming {run_dir} from {ckpt_path.name} after epoch {done}")
+    where = run_dir if run_dir is not None else "a new run folder"
+    print(f"resuming {ckpt_path} after epoch {done}, in {where}")
     return record, done
 
 

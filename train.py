@@ -9,8 +9,8 @@ and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
+import math
 import shlex
 import sys
 import time
@@ -25,16 +25,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive(kind):
+def _bounded(kind, low, high=None, strict_low: bool = False):
+    """An argparse type: a finite `kind` from `low` (excluded if strict_low) to `high` (included)."""
+    if strict_low and low == 0:
+        rule = "must be positive" + (" and finite" if kind is float else "")
+    else:
+        rule = f"must be from {low} to {high}" if high is not None else f"must be {low} or more"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or (strict_low and value == low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value
     return parse
+
+
+def _positive(kind):
+    return _bounded(kind, 0, strict_low=True)
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -52,11 +68,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the model's")
     p.add_argument("--weights", metavar="imagenet|none|PATH",
                    help="resnet18's start: torchvision's ImageNet weights (default), random, or a state-dict file")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default="data",
+    p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="0 to 2**32 - 1")
+    p.add_argument("--data-dir", type=_nonempty, default="data",
                    help="CIFAR-10 in torchvision's layout (downloaded here if missing) or a class-folder tree")
-    p.add_argument("--logdir", default="lightning_logs")
-    p.add_argument("--num-workers", type=int, default=0,
+    p.add_argument("--logdir", type=_nonempty, default="lightning_logs")
+    p.add_argument("--num-workers", type=_bounded(int, 0), default=0,
                    help="DataLoader workers; 0 is fastest here, batches are slices of in-memory tensors")
     p.add_argument("--precision", choices=PRECISIONS, help="default: bf16-mixed on a GPU, 32 on the CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (pays off on a GPU)")
@@ -65,9 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="with --gpus 0: DDP over N CPU processes (tests the multi-GPU path without GPUs)")
     p.add_argument("--val-size", type=_positive(int), help="training images held out for validation (default: the model's)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
-    p.add_argument("--filter-image", type=int, default=0, metavar="N",
+    p.add_argument("--filter-image", type=_bounded(int, 0), default=0, metavar="N",
                    help="validation image whose filter activations are logged to TensorBoard")
-    p.add_argument("--filters-every", type=int, default=0, metavar="N",
+    p.add_argument("--filters-every", type=_bounded(int, 0), default=0, metavar="N",
                    help="also log them every N epochs (default: only at the end)")
     p.add_argument("--resume", nargs="?", const="last", metavar="last|PATH",
                    help="continue a run from its last.ckpt: 'last' (the newest run of --model), a run dir or a .ckpt")
@@ -185,7 +201,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
 
     logger = _logger(args, resume[1] if resume else None)
-    run_dir = Path(logger.log_dir)
+    run_dir = args.run_dir = Path(logger.log_dir)
+    args.new_run = not (resume and resume[1])
     info = runs.run_info(args, argv, devices, precision, dm, model)
     if not args.fast_dev_run:
         logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
@@ -209,46 +226,67 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     return record.data
 
 
+def _after_stop(args: argparse.Namespace) -> str:
+    """What the user can do after a stop: continue this run (named by its folder), or start again."""
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is not None and (run_dir / "checkpoints" / "last.ckpt").exists():
+        return (f"logs and the last finished epoch's checkpoint are kept. Continue this run with: "
+                f"python train.py --model {args.model} --resume {shlex.quote(str(run_dir))}")
+    if run_dir is not None and getattr(args, "new_run", False):
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: no half-made run folder stays
+    return "no epoch had finished, so there is nothing to resume; run the same command again"
+
+
+def _resume_args(args: argparse.Namespace, argv: list[str]):
+    """--resume: the checkpoint and run folder, and the original run's arguments (from its
+    metrics.json, else from the checkpoint itself), then whatever this command line overrides."""
+    import runs
+
+    resume = runs.find_resume(args.logdir, args.model, args.resume)
+    original = runs.original_argv(*resume, args.model)
+    argv = original + argv
+    return parse_args(argv), argv, resume
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     import cpu_alloc
 
     cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+    from callbacks.interrupt import sigterm_outside_fit
     from errors import NonFiniteLoss, RunInterrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     start = time.time()
-    resume = None
+    old_sigterm = signal.signal(signal.SIGTERM, sigterm_outside_fit)
     try:
+        resume = None
         if args.resume:
-            import runs
-
-            resume = runs.find_resume(args.logdir, args.model, args.resume)
-            old = runs.read_metrics(resume[1])
-            if old:  # the original run's arguments, then whatever this command line overrides
-                argv = shlex.split(old["command"])[2:] + argv
-                args = parse_args(argv)
+            args, argv, resume = _resume_args(args, argv)
         run(args, argv, resume)
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
+        _after_stop(args)
         return 2
     except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
-        print(f"\nstopped: the unfinished epoch is dropped; logs and the last finished epoch's checkpoint "
-              f"are kept. Continue with: python train.py --model {args.model} --logdir {args.logdir} --resume last",
-              file=sys.stderr)
+        print(f"\nstopped: the unfinished epoch is dropped; {_after_stop(args)}", file=sys.stderr)
         return 130
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:
-        if e.errno != errno.ENOSPC:
-            raise
-        print(f"train.py: error: {e.strerror or e} while writing {e.filename or 'the run'}; "
-              f"free some space and continue with --resume last (the last good checkpoint is kept)",
-              file=sys.stderr)
+    except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
+        where = f" while writing {e.filename}" if e.filename else ""
+        print(f"train.py: error: {e.strerror or e}{where}; free some space or pass another --logdir. "
+              f"The last good checkpoint is kept: {_after_stop(args)}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, old_sigterm)
     print(f"done in {time.time() - start:.0f} s")
     return 0
 

@@ -182,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # --out naming a file, a read-only folder, a full disk
+        print(f"visualize.py: error: cannot write {e.filename or args.out} ({e.strerror or e}); "
+              f"pass another --out folder", file=sys.stderr)
+        return 2
     return 0
 
 

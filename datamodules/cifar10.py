@@ -119,6 +119,9 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.first_epoch = epoch
 
     def prepare_data(self) -> None:
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            from errors import UserError
+            raise UserError(f"--data-dir {self.data_dir} is a file; pass the folder that holds the data")
         if sources.detect_layout(self.data_dir) is None:
             sources.download(self.data_dir)
 

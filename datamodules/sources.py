@@ -57,6 +57,8 @@ def download(root: Path) -> None:
 
 
 def load(root: Path) -> CIFAR10Arrays:
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-dir {root} is a file; pass the folder that holds the data")
     layout = detect_layout(root)
     if layout == "folder":
         return _load_folder(root)
@@ -83,9 +85,10 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     if set(names) == set(CLASSES):
         names = list(CLASSES)  # CIFAR-10's label order, not alphabetical
     elif len(names) != len(CLASSES):
-        missing = ", ".join(sorted(set(CLASSES) - set(names))) or "?"
+        missing, extra = sorted(set(CLASSES) - set(names)), sorted(set(names) - set(CLASSES))
+        diff = "; ".join(f"{what}: {', '.join(n)}" for what, n in (("missing", missing), ("not CIFAR-10's", extra)) if n)
         raise UserError(f"{split_dir} has {len(names)} class folders, CIFAR-10 needs 10 "
-                        f"(missing: {missing}); add them or point --data-dir at a complete copy")
+                        f"({diff}); fix the folders or point --data-dir at a complete copy")
     return [split_dir / n for n in names]
 
 
@@ -139,6 +142,12 @@ def _decode(items: list[tuple[str, int]], desc: str) -> tuple[torch.Tensor, torc
             raise UserError(f"{path} is {img.shape[2]}x{img.shape[1]}, CIFAR-10 images are 32x32")
         images.append(img)
         labels.append(label)
+    wanted = sorted({label for _, label in items})
+    if sorted(set(labels)) != wanted:  # a whole class (or split) unreadable: refuse to train without it
+        lost = sorted(set(wanted) - set(labels))
+        folders = sorted({os.path.dirname(p) for p, label in items if label in lost})
+        raise UserError(f"no readable image in {', '.join(folders)}; replace the files or point --data-dir "
+                        f"at a good copy")
     return torch.stack(images), torch.tensor(labels)
 
 
@@ -158,7 +167,7 @@ def _load_folder(root: Path) -> CIFAR10Arrays:
     arrays = [*_decode(files["train"], "decode train"), *_decode(files["test"], "decode test")]
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # runs decoding at once must not share it
         torch.save({"fingerprint": fingerprint, "arrays": arrays}, tmp)
         os.replace(tmp, cache)  # never leave a half-written cache behind
     except OSError as e:

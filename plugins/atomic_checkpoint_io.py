@@ -1,8 +1,13 @@
 """Checkpoints written to a temporary file and renamed, so a full disk or a kill mid-write never
-leaves a corrupt `last.ckpt` for `--resume` to trip over: the previous one stays as it was."""
+leaves a corrupt `last.ckpt` for `--resume` to trip over: the previous one stays as it was.
+
+torch.save reports a failed write (a full disk among them) as a RuntimeError from its zip writer;
+it is raised here as the OSError it is, which train.py turns into a one-line message."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except RuntimeError as e:
+            tmp.unlink(missing_ok=True)
+            full = shutil.disk_usage(path.parent).free < 64 * 2**20
+            reason = "No space left on device" if full else f"write failed ({str(e).splitlines()[0][:80]})"
+            raise OSError(errno.ENOSPC if full else errno.EIO, reason, str(path)) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

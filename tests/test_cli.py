@@ -103,6 +103,11 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     (["--model", "lenet", "--batch-size", "-3"], "must be positive"),
     (["--model", "lenet", "--lr", "0"], "must be positive"),
     (["--model", "lenet", "--lr", "fast"], "is not a number"),
+    (["--model", "lenet", "--lr", "inf"], "must be positive and finite"),
+    (["--model", "lenet", "--seed", "-1"], "must be from 0 to 4294967295"),
+    (["--model", "lenet", "--seed", str(2**32)], "must be from 0 to 4294967295"),
+    (["--model", "lenet", "--num-workers", "-1"], "must be 0 or more"),
+    (["--model", "lenet", "--data-dir", ""], "must not be empty"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as e:

@@ -90,6 +90,29 @@ def test_missing_class_is_a_clear_error(tmp_path):
         sources.load(root)
 
 
+def test_an_extra_class_folder_is_named(tmp_path):
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    (root / "train" / "zebra").mkdir()
+    with pytest.raises(UserError, match="11 class folders.*not CIFAR-10's: zebra"):
+        sources.load(root)
+
+
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path, offline):
+    (tmp_path / "data").write_text("")
+    dm = CIFAR10DataModule(str(tmp_path / "data"))
+    with pytest.raises(UserError, match="is a file"):
+        dm.prepare_data()
+
+
+@pytest.mark.parametrize("unreadable", ["train/cat", "test"])
+def test_a_class_or_split_with_no_readable_image_is_a_clear_error(tmp_path, unreadable):
+    root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
+    for f in (root / unreadable).rglob("*.png"):
+        f.write_bytes(b"not a png")
+    with pytest.warns(UserWarning), pytest.raises(UserError, match="no readable image in .*" + unreadable.split("/")[0]):
+        sources.load(root)
+
+
 def test_sampler_covers_every_index_once_and_reshuffles_per_epoch():
     s = BatchIndexSampler(103, 10, shuffle=True, seed=0)
     first = torch.cat(list(s))

@@ -58,7 +58,8 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["status"] == "interrupted" and [e["epoch"] for e in saved["epochs"]] == [1]
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
-    assert "--resume last" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--resume {run_dir}" in err and err.count("Traceback") == 0  # the hint names this run
 
     # Only --resume and the logdir: the original run's arguments come from its metrics.json.
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 0
@@ -110,8 +111,8 @@ def test_disk_full_while_checkpointing_keeps_the_previous_last_ckpt(folder_data,
     real_save, calls = torch.save, []
 
     def filling_disk(obj, f, *a, **kw):
-        calls.append(1)
-        if len(calls) > 2:  # epoch 1's best and last go through; epoch 2's first save hits a full disk
+        calls.append("state_dict" in obj)  # checkpoints only, not the decoded-data cache
+        if sum(calls) > 2:  # epoch 1's best and last go through; epoch 2's first save hits a full disk
             f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *a, **kw)
@@ -165,3 +166,88 @@ def test_runs_started_at_once_into_one_logdir_get_their_own_folders(folder_data,
         assert last["datamodule_hyper_parameters"]["seed"] == m["seed"]
         seeds.append(m["seed"])
     assert sorted(seeds) == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_stop_before_any_epoch_finished_says_so_and_leaves_no_run_folder(folder_data, tmp_path, monkeypatch, capsys):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C stops at once: same message, same code
+    monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
+    assert train.main(tiny_args(folder_data, tmp_path / "my logs")) == 130
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "--resume" not in err
+    assert list((tmp_path / "my logs" / "lenet").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_resume_hint_quotes_a_logdir_with_spaces(folder_data, tmp_path, monkeypatch, capsys):
+    interrupt_during_epoch_2(monkeypatch, signal.SIGINT)
+    assert train.main(tiny_args(folder_data, tmp_path / "my logs")) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    import shlex
+    command = shlex.split(hint.split("Continue this run with: ")[1])
+    assert command[-2:] == ["--resume", str(tmp_path / "my logs" / "lenet" / "version_0")]
+
+
+def test_sigterm_while_decoding_the_data_is_a_clean_stop(tmp_path, monkeypatch, capsys):
+    from conftest import write_folder_tree
+    from datamodules import sources
+
+    root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
+    decode = sources._decode
+
+    def terminated(items, desc):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return decode(items, desc)
+    monkeypatch.setattr(sources, "_decode", terminated)
+    assert train.main(tiny_args(root, tmp_path / "logs")) == 130
+    assert "nothing to resume" in capsys.readouterr().err and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_checkpoint_write_is_a_one_line_error(folder_data, tmp_path, monkeypatch, capsys):
+    real_save, calls = torch.save, []
+
+    def failing(obj, f, *a, **kw):  # what torch.save's zip writer raises when the disk fills up
+        calls.append("state_dict" in obj)
+        if sum(calls) > 2:  # epoch 1's best and last go through; epoch 2's first checkpoint fails
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 8 vs 0")
+        return real_save(obj, f, *a, **kw)
+    monkeypatch.setattr(checkpoint_io.torch, "save", failing)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.py: error:" in err and ".ckpt" in err and "--resume" in err
+
+
+@pytest.mark.slow
+def test_resume_without_metrics_json_takes_the_settings_from_the_checkpoint(folder_data, tmp_path, monkeypatch):
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT)
+        assert train.main(tiny_args(folder_data, tmp_path, "--seed", "7")) == 130
+    run_dir = tmp_path / "lenet" / "version_0"
+    (run_dir / "metrics.json").write_text('{"valid": "json", "of the wrong shape": []}')
+    assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 0
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["seed"] == 7 and "--seed 7" in m["command"] and m["data"]["val"] == 20
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["datamodule_hyper_parameters"]["seed"] == 7
+
+
+@pytest.mark.slow
+def test_resume_from_a_checkpoint_outside_a_run_folder_starts_a_new_one(folder_data, unbroken, tmp_path, capsys):
+    import shutil
+    elsewhere = tmp_path / "saved" / "lenet-epoch2.ckpt"
+    elsewhere.parent.mkdir()
+    shutil.copy(unbroken / "checkpoints" / "last.ckpt", elsewhere)
+    assert train.main(tiny_args(folder_data, tmp_path / "logs", "--epochs", "3", "--resume", str(elsewhere))) == 0
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["lenet-epoch2.ckpt"]
+    m = json.loads((tmp_path / "logs" / "lenet" / "version_0" / "metrics.json").read_text())
+    assert [e["epoch"] for e in m["epochs"]] == [3]
+
+
+def test_logdir_that_is_a_file_is_a_one_line_error(folder_data, tmp_path, capsys):
+    (tmp_path / "logs").write_text("not a folder")
+    assert train.main(tiny_args(folder_data, tmp_path / "logs")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--logdir" in err

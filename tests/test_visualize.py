@@ -11,7 +11,7 @@ from lit_modules import MODELS
 
 
 def write_run(run_dir, **overrides) -> None:
-    m = {"model": "lenet", "params": {"total": 390410, "trainable": 390410}, "seconds": 200.0,
+    m = {"model": "lenet", "command": "python train.py --model lenet", "params": {"total": 390410, "trainable": 390410}, "seconds": 200.0,
          "device": "cpu", "status": "finished",
          "epochs": [{"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "val_loss": 1.3, "val_acc": 0.5,
                      "test_loss": 1.3, "test_acc": 0.52},
@@ -112,3 +112,25 @@ def test_filters_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     assert visualize.main(["filters", str(tmp_path / "run")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_a_truncated_checkpoint_and_an_out_that_is_a_file_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "best-epoch01-val_acc0.5.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    assert visualize.main(["filters", str(tmp_path / "run")]) == 2
+    write_run(tmp_path / "ok")
+    (tmp_path / "file").write_text("")
+    assert visualize.main(["curves", str(tmp_path / "ok"), "--out", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "cannot read checkpoint" in err[0] and "pass another --out" in err[1]
+
+
+@pytest.mark.slow
+def test_report_skips_a_broken_run_with_a_warning(tiny_runs, tmp_path, capsys):
+    import shutil
+    logdir = tmp_path / "logs"
+    shutil.copytree(tiny_runs / "lenet", logdir / "lenet")
+    (logdir / "lenet" / "version_1").mkdir()
+    (logdir / "lenet" / "version_1" / "metrics.json").write_text("[1, 2]")
+    assert visualize.main(["report", str(logdir), "--out", str(tmp_path / "out")]) == 0
+    assert "skipping" in capsys.readouterr().err and "## lenet" in (tmp_path / "out" / "report.md").read_text()
