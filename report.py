@@ -16,34 +16,72 @@ from errors import UserError
 
 
 def _hparam(m: dict, key: str):
-    """A run's hyperparameter; runs recorded before metrics.json held them all used the model's default."""
+    """A run's hyperparameter. Runs recorded before metrics.json held them all used the model's
+    default, which needs the model classes (and torch): only then are they imported."""
+    hp = m.get("hparams") or {}
+    if key in hp:
+        return hp[key]
     from lit_modules import MODELS
 
-    hp = m.get("hparams") or {}
-    return hp[key] if key in hp else MODELS[m["model"]].all_defaults().get(key)
+    return MODELS[m["model"]].all_defaults().get(key) if m["model"] in MODELS else None
+
+
+def _same_setup(m: dict) -> str:
+    """What makes runs repeats of one experiment: everything in the recipe but the seed."""
+    import json
+
+    setup = {"model": m["model"], "recipe": m.get("recipe") or m.get("hparams"), "epochs": len(m.get("epochs", [])),
+             "data": {k: v for k, v in (m.get("data") or {}).items() if k != "dir"}, "status": m.get("status"),
+             "device": m.get("device"), "precision": m.get("precision")}
+    return json.dumps(setup, sort_keys=True, default=str)
+
+
+def _cell(values: list[float | None], fmt) -> str:
+    """One run's value, or the mean +- standard deviation of repeats."""
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values)).rstrip('%')}"
 
 
 def results_table(runs: Sequence[dict]) -> str:
-    """One row per run, the numbers of its best checkpoint (val and test re-scored, with TTA if the
-    model uses it); s/epoch is the run's wall time divided by its epochs. Where runs record it, a
-    "train s" column adds up the epochs' training steps alone (metrics.json's train_seconds)."""
+    """One row per experiment: runs that differ only in their seed share a row, with the mean ±
+    standard deviation of their numbers and n. The numbers are the best checkpoint's (val and test
+    re-scored, with TTA if the model uses it); s/epoch is the wall time divided by the epochs. Where
+    runs record it, a "train s" column adds up the epochs' training steps alone (train_seconds), and a
+    "changed" column lists what the run set differently from the model's defaults (--set, flags)."""
     timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
-    head = ("| model | params (trainable) | epochs | s/epoch | " + ("train s | " if timed else "")
-            + "train loss | train acc | val loss | val acc | test acc | TTA | device |")
+    changed = any(m.get("changes") for m in runs)
+    head = ("| model | " + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
+            + ("train s | " if timed else "") + "train loss | train acc | val loss | val acc | test acc | TTA | device |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for m in runs:
-        f = m.get("final") or (m["epochs"][-1] if m.get("epochs") else {})
-        n = len(m.get("epochs", []))
-        pct = lambda k: f"{100 * f[k]:.2f}%" if f.get(k) is not None else "n/a"
-        num = lambda k: f"{f[k]:.4f}" if f.get(k) is not None else "n/a"
+    groups: dict[str, list[dict]] = {}
+    for i, m in enumerate(runs):
+        key = _same_setup(m)
+        if any(g.get("seed") == m.get("seed") for g in groups.get(key, [])):
+            key += str(i)  # the same seed again is not a repeat over seeds: a row of its own
+        groups.setdefault(key, []).append(m)
+    pct, num = (lambda v: f"{100 * v:.2f}%"), (lambda v: f"{v:.4f}")
+    for group in groups.values():
+        m, n = group[0], len(group[0].get("epochs", []))
+        finals = [g.get("final") or (g["epochs"][-1] if g.get("epochs") else {}) for g in group]
+        col = lambda k, fmt: _cell([f.get(k) for f in finals], fmt)
         p = m["params"]
         status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
         tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
-        train_s = [e["train_seconds"] for e in m.get("epochs", []) if "train_seconds" in e]
-        train_col = (f"{sum(train_s):.2f} | " if len(train_s) == n else "n/a | ") if timed else ""
-        lines.append(f"| {m['model']}{status} | {p['total']:,} ({p['trainable']:,}) | {n} "
-                     f"| {m['seconds'] / max(n, 1):.1f} | {train_col}{num('train_loss')} | {pct('train_acc')} "
-                     f"| {num('val_loss')} | {pct('val_acc')} | {pct('test_acc')} | {tta} | {m['device']} |")
+        change = ", ".join(f"{k}={v}" for k, v in (m.get("changes") or {}).items()) or "defaults"
+        seeds = f"{len(group)} (seeds {' '.join(str(g.get('seed')) for g in group)})" if len(group) > 1 else "1"
+        train_s = [sum(e["train_seconds"] for e in g["epochs"]) if all("train_seconds" in e for e in g["epochs"])
+                   else None for g in group]
+        lines.append(f"| {m['model']}{status} | " + (f"{change} | " if changed else "") + f"{seeds} "
+                     f"| {p['total']:,} ({p['trainable']:,}) | {n} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
+                     + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
+                     + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
+                     f"| {col('val_acc', pct)} | {col('test_acc', pct)} | {tta} | {m['device']} |")
     return "\n".join(lines)
 
 
@@ -85,19 +123,20 @@ def architecture_table(model) -> str:
 
 
 def training_details(m: dict, model) -> str:
-    hp = dict(model.hparams)
+    hp = {**model.all_defaults(), **(m.get("hparams") or {}), **model.hparams}  # the recipe the run used
+    augment = hp.get("augment", True) and "--no-augment" not in m["command"]  # older runs: the flag only
+    flip = {"alternate": " + alternating horizontal flip", "none": ""}.get(hp["aug_flip"], " + random horizontal flip")
     sched = ("constant learning rate" if not hp.get("schedule") else
              f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
              f"then linear decay to {hp['end_lr_frac']}x")
-    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding + "
-           f"{'alternating' if hp.get('aug_flip') == 'alternate' else 'random'} horizontal flip, "
-           f"per batch on the device" if "--no-augment" not in m["command"] else "none")
+    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding{flip}, "
+           f"per batch on the device" if augment else "none")
     items = {
         "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
                      + (f", momentum {hp['momentum']}, nesterov {hp['nesterov']}" if hp["optimizer"] == "sgd" else "")
                      + ")",
         "learning-rate schedule": sched,
-        "batch size": hp["batch_size"], "epochs": len(m["epochs"]),
+        "batch size": hp["batch_size"], "epochs": f"{len(m['epochs'])} of {hp['epochs']}",
         "loss": f"cross-entropy, label smoothing {hp['label_smoothing']}",
         "augmentation": aug,
         "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]

@@ -122,22 +122,24 @@ def _usable_metrics(run_dir: Path | None) -> dict[str, Any] | None:
 
 
 def original_argv(ckpt_path: Path, run_dir: Path | None, name: str) -> list[str]:
-    """The resumed run's train.py arguments: from its metrics.json, else from the checkpoint's
-    hyperparameters (model, data module and seed are all stored there)."""
+    """The resumed run's train.py arguments: from its metrics.json, else from the checkpoint (its
+    command, or in older checkpoints the model's and data module's hyperparameters)."""
     m = _usable_metrics(run_dir)
     if m is not None:
         return shlex.split(m["command"])[2:]
     checkpoints.epochs_of(ckpt_path, name)  # a checkpoint of this model, or a clear error
     ckpt = checkpoints.read(ckpt_path)
-    hp, dm = ckpt["hyper_parameters"], ckpt.get("datamodule_hyper_parameters", {})
+    if isinstance(ckpt.get("command"), str):  # written by MetricsJSON since the recipe is recorded
+        return shlex.split(ckpt["command"])[2:]
+    hp = {**ckpt.get("datamodule_hyper_parameters", {}), **ckpt["hyper_parameters"]}  # older checkpoints
     argv = ["--model", name]
     for flag, value in (("--epochs", hp.get("epochs")), ("--batch-size", hp.get("batch_size")),
                         ("--lr", hp.get("lr")), ("--optimizer", hp.get("optimizer")),
                         ("--val-size", hp.get("val_size")), ("--weights", hp.get("weights")),
-                        ("--seed", dm.get("seed")), ("--data-dir", dm.get("data_dir"))):
+                        ("--seed", hp.get("seed")), ("--data-dir", hp.get("data_dir"))):
         if value is not None:
             argv += [flag, str(value)]
-    return argv + ([] if dm.get("augment", True) else ["--no-augment"])
+    return argv + ([] if hp.get("augment", True) else ["--no-augment"])
 
 
 def environment() -> dict[str, Any]:
@@ -147,9 +149,11 @@ def environment() -> dict[str, Any]:
     import torchmetrics
     import torchvision
 
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "torchvision": torchvision.__version__, "pytorch_lightning": pytorch_lightning.__version__,
-                           "torchmetrics": torchmetrics.__version__, "git_commit": None}
+    # str(): torch's version is a str subclass that yaml.safe_load cannot read back from hparams.yaml
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": str(torch.__version__),
+                           "torchvision": str(torchvision.__version__),
+                           "pytorch_lightning": str(pytorch_lightning.__version__),
+                           "torchmetrics": str(torchmetrics.__version__), "git_commit": None}
     try:
         git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=10)
         head = git("rev-parse", "HEAD")
@@ -190,10 +194,14 @@ def resumed_record(resume: tuple[Path, Path | None], name: str, argv: Sequence[s
     return record, done
 
 
-def run_info(args, argv, devices, precision: str, dm, model) -> dict[str, Any]:
-    """What metrics.json (and hparams.yaml) record about the run, besides its numbers."""
+def run_info(args, argv, devices, precision: str, dm, model, recipe: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What metrics.json (and hparams.yaml) record about the run, besides its numbers: `recipe` by
+    owner, and `changes`, what it sets differently from the model's defaults."""
+    defaults = model.all_defaults()
+    changes = {k: v for group in recipe.values() for k, v in group.items() if v != defaults[k]}
     return {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
             "device": device_name(devices["accelerator"], devices["devices"]), "precision": precision,
             "data": {"source": dm.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes},
-            "params": model.param_counts(), "hparams": {k: v for k, v in model.hparams.items() if k != "model"},
+            "params": model.param_counts(), "recipe": recipe, "changes": changes,
+            "hparams": {k: v for g in recipe.values() for k, v in g.items()},
             "environment": environment()}

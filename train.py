@@ -2,6 +2,8 @@
 
     python train.py --model lenet                      # the model's own defaults, GPU if there is one
     python train.py --model lenet --gpus 0 --epochs 2 --data-dir ../cifar10-jpeg
+    python train.py --model vgg_bn --set weight_decay=0 label_smoothing=0 --seeds 0 1 2
+    python train.py --model vgg_bn --show-defaults     # every key --set takes, with what it does
 
 Each run directory holds TensorBoard events, hparams.yaml, checkpoints/ (best by val acc, and last)
 and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-line message.
@@ -9,13 +11,10 @@ and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import shlex
 import sys
 import time
-import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 from errors import UserError
@@ -80,7 +79,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpu-processes", type=_positive(int), default=1,
                    help="with --gpus 0: DDP over N CPU processes (tests the multi-GPU path without GPUs)")
     p.add_argument("--val-size", type=_positive(int), help="training images held out for validation (default: the model's)")
-    p.add_argument("--no-augment", dest="augment", action="store_false", help="turn off crop+flip")
+    p.add_argument("--no-augment", dest="augment", action="store_const", const=False,
+                   help="turn off crop+flip (the same as --set augment=false)")
+    p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="any of the model's defaults, e.g. --set weight_decay=0 aug_flip=none (see --show-defaults)")
+    p.add_argument("--show-defaults", action="store_true", help="print every key of --model's recipe and exit")
+    p.add_argument("--seeds", nargs="+", type=_bounded(int, 0, 2**32 - 1), metavar="N",
+                   help="train once per seed (one run folder each), then print mean and spread")
     p.add_argument("--filter-image", type=_bounded(int, 0), default=0, metavar="N",
                    help="validation image whose filter activations are logged to TensorBoard")
     p.add_argument("--filters-every", type=_bounded(int, 0), default=0, metavar="N",
@@ -90,140 +95,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (GPU runs)")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of each stage, no logs: a smoke test")
     return p.parse_args(argv)
-
-
-class _NoAdverts(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in record.getMessage()
-
-
-def _quiet_lightning() -> None:
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdverts())
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")  # torch-internal deprecation raised via Lightning
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")  # batches are in-memory slices
-
-
-def _hyperparameters(args: argparse.Namespace, cls) -> dict[str, Any]:
-    """The model's defaults, overridden by the flags given on the command line."""
-    defaults = cls.all_defaults()
-    if args.weights is not None and "weights" not in defaults:
-        raise UserError(f"--weights applies to pretrained models (resnet18), not {args.model}; leave it out")
-    hp = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
-          for k in ("epochs", "batch_size", "lr", "optimizer", "weights", "val_size") if k in defaults}
-    print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
-    print("this run: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + f", seed={args.seed}")
-    return {**defaults, **hp}
-
-
-def _load_data(args: argparse.Namespace, hp: dict[str, Any], on_gpu: bool):
-    from datamodules.cifar10 import CIFAR10DataModule
-
-    dm = CIFAR10DataModule(args.data_dir, batch_size=hp["batch_size"], num_workers=args.num_workers,
-                           val_size=hp["val_size"], seed=args.seed, augment=args.augment,
-                           test_every_epoch=hp["test_every_epoch"], pad=hp["aug_padding"],
-                           pad_mode=hp["aug_pad_mode"], flip=hp["aug_flip"],
-                           eval_batch_size=min(500, 4 * hp["batch_size"]), on_device=on_gpu)
-    dm.prepare_data()
-    dm.setup("fit")  # fail fast on bad data, before any run directory exists
-    dm.val_image(args.filter_image)  # --filter-image must name a validation image
-    return dm
-
-
-def _logger(args: argparse.Namespace, resumed_dir: Path | None):
-    """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
-    from pytorch_lightning.loggers import TensorBoardLogger
-
-    import runs
-
-    if resumed_dir:  # the same run directory, so the curves continue
-        return TensorBoardLogger(resumed_dir.parent.parent, name=resumed_dir.parent.name,
-                                 version=resumed_dir.name, default_hp_metric=False)
-    if args.fast_dev_run:  # Lightning swaps in a logger that writes nothing: claim no folder
-        return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
-    version = runs.claim_version(Path(args.logdir), args.model)
-    return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
-
-
-def _trainer(args, hp: dict[str, Any], devices: dict[str, Any], precision: str, logger, record):
-    """The Trainer with the project's callbacks: checkpoints (best by val acc, and last, written
-    after each finished epoch: a clean resume point), metrics.json, Ctrl-C, NaN, seeding, filters."""
-    import pytorch_lightning as pl
-    import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
-
-    from callbacks.epoch_seed import SeedEachEpoch
-    from callbacks.filters import FilterActivations
-    from callbacks.interrupt import StopOnCtrlC
-    from callbacks.nonfinite import StopOnNonFiniteLoss
-    from plugins.atomic_checkpoint_io import AtomicCheckpointIO
-
-    interactive = sys.stdout.isatty()
-    on_gpu = devices["accelerator"] == "gpu"
-    ckpt = ModelCheckpoint(dirpath=Path(logger.log_dir) / "checkpoints", monitor="val/acc", mode="max",
-                           filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}", auto_insert_metric_name=False,
-                           save_last=True, save_on_train_epoch_end=True)
-    callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
-                 FilterActivations(args.filter_image, args.filters_every)]
-    if on_gpu:
-        torch.set_float32_matmul_precision("high")
-    return pl.Trainer(
-        max_epochs=hp["epochs"], precision=precision, logger=logger, fast_dev_run=args.fast_dev_run,
-        callbacks=callbacks + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
-        enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
-        benchmark=on_gpu and not args.deterministic,  # cuDNN picks the fastest conv kernels: shapes are fixed
-        use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
-        log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **devices)
-
-
-def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
-    """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
-    import pytorch_lightning as pl
-
-    import checkpoints
-    import runs
-    from callbacks.metrics_json import MetricsJSON
-    from devices import resolve_devices, resolve_precision
-    from lit_modules import get_model_class
-
-    _quiet_lightning()
-    devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
-    on_gpu = devices["accelerator"] == "gpu"
-    precision = resolve_precision(args.precision, on_gpu)
-    cls = get_model_class(args.model)
-    hp = _hyperparameters(args, cls)
-    resumed, done = runs.resumed_record(resume, args.model, argv) if resume else (None, 0)
-
-    pl.seed_everything(args.seed, workers=True, verbose=False)
-    dm = _load_data(args, hp, on_gpu)
-    dm.resume_at(done)
-    model = cls(**hp)
-    if args.compile:
-        model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
-
-    logger = _logger(args, resume[1] if resume else None)
-    run_dir = args.run_dir = Path(logger.log_dir)
-    args.new_run = not (resume and resume[1])
-    info = runs.run_info(args, argv, devices, precision, dm, model)
-    if not args.fast_dev_run:
-        logger.log_hyperparams({k: info[k] for k in ("command", "device", "data", "environment")})
-    # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
-    record = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
-                         print_epochs=not sys.stdout.isatty(), resumed=resumed)
-    trainer = _trainer(args, hp, devices, precision, logger, record)
-
-    trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
-    # The final evaluation: the best checkpoint scored on [val, test] with the model's TTA.
-    scores = trainer.test(model, datamodule=dm, ckpt_path=None if args.fast_dev_run else "best", verbose=False)
-    result = {k: v for per_loader in scores for k, v in per_loader.items()}
-
-    best = trainer.checkpoint_callback.best_model_path
-    best_epoch = checkpoints.epochs_of(Path(best), args.model) if best else None
-    if not trainer.is_global_zero:
-        return record.data
-    final = record.finish(best_epoch, result)
-    if not args.fast_dev_run:
-        print(record.summary(final, run_dir, args.logdir))
-    return record.data
 
 
 def _after_stop(args: argparse.Namespace) -> str:
@@ -250,18 +121,15 @@ def _resume_args(args: argparse.Namespace, argv: list[str]):
     return parse_args(argv), argv, resume
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
+    """One run from its command line: (exit code, its metrics record if it finished)."""
     import signal
 
-    import cpu_alloc
-
-    cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from callbacks.interrupt import sigterm_outside_fit
     from errors import NonFiniteLoss, RunInterrupted
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     start = time.time()
     old_sigterm = signal.signal(signal.SIGTERM, sigterm_outside_fit)
@@ -269,26 +137,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume = None
         if args.resume:
             args, argv, resume = _resume_args(args, argv)
-        run(args, argv, resume)
+        from training import run
+
+        data = run(args, argv, resume)
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         _after_stop(args)
-        return 2
+        return 2, None
     except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
         print(f"\nstopped: the unfinished epoch is dropped; {_after_stop(args)}", file=sys.stderr)
-        return 130
+        return 130, None
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)
-        return 1
+        return 1, None
     except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
         where = f" while writing {e.filename}" if e.filename else ""
         print(f"train.py: error: {e.strerror or e}{where}; free some space or pass another --logdir. "
               f"The last good checkpoint is kept: {_after_stop(args)}", file=sys.stderr)
-        return 1
+        return 1, None
     finally:
         signal.signal(signal.SIGTERM, old_sigterm)
     print(f"done in {time.time() - start:.0f} s")
+    return 0, data
+
+
+def _without_seeds(argv: list[str]) -> list[str]:
+    """argv minus --seeds and its values (--seeds 0 1 2 or --seeds=0)."""
+    out, skipping = [], False
+    for token in argv:
+        if token == "--seeds" or token.startswith("--seeds="):
+            skipping = token == "--seeds"
+        elif skipping and not token.startswith("-"):
+            continue
+        else:
+            skipping = False
+            out.append(token)
+    return out
+
+
+def _train_seeds(args: argparse.Namespace, argv: list[str]) -> int:
+    """--seeds: one run per seed, each with its own folder and its own --seed command line, then
+    the mean and standard deviation of their final val and test accuracy."""
+    import statistics
+
+    if args.resume:
+        raise UserError("--seeds starts new runs; resume each run with --resume RUN_DIR instead")
+    finals, base = [], _without_seeds(argv)
+    for i, seed in enumerate(args.seeds):
+        print(f"\n=== seed {seed} ({i + 1} of {len(args.seeds)}) ===", flush=True)
+        code, data = _train_once(base + ["--seed", str(seed)])
+        if code != 0:
+            return code
+        if data and data.get("final"):
+            finals.append(data["final"])
+    print(f"\n{args.model} over seeds {' '.join(map(str, args.seeds))}:")
+    for key in ("val_acc", "test_acc"):
+        values = [100 * f[key] for f in finals if f.get(key) is not None]
+        if values:
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            print(f"  {key.replace('_acc', '')} accuracy: {statistics.mean(values):.2f}% +- {spread:.2f} "
+                  f"(n={len(values)}: {', '.join(f'{v:.2f}' for v in values)})")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import cpu_alloc
+
+    cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    try:
+        if args.show_defaults:
+            import recipe
+            from lit_modules import get_model_class
+
+            cls = get_model_class(args.model)
+            print(recipe.describe(args.model, cls.all_defaults(), cls.all_specs()))
+            return 0
+        if args.seeds:
+            return _train_seeds(args, argv)
+    except UserError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 2
+    return _train_once(argv)[0]
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """What the network sees: first- and last-conv activations and first-conv weights for one image.
 
 `capture()` finds the first and last nn.Conv2d of any model by itself, so it works for every
-registered model; `FilterActivations` logs its grids to TensorBoard at the end of training (and
-every N epochs if asked); visualize.py draws the same captures as PNG figures.
+registered model; `filter_images` makes TensorBoard's images of it (logged every N epochs by
+`FilterActivations` if asked, and for the best checkpoint at the end); visualize.py draws the same
+captures as PNG figures.
 """
 from __future__ import annotations
 
@@ -52,12 +53,15 @@ def most_active(maps: torch.Tensor, k: int) -> torch.Tensor:
     return maps[order[:k]]
 
 
-def activation_grid(maps: torch.Tensor, k: int = 64) -> torch.Tensor:
-    """Up to k maps (C, H, W), each scaled to [0, 1], as one grey (3, H', W') grid image."""
+def activation_grid(maps: torch.Tensor, k: int = 64, min_tile: int = 1) -> torch.Tensor:
+    """Up to k maps (C, H, W), each scaled to [0, 1], as one grey (3, H', W') grid image; maps
+    smaller than `min_tile` pixels are enlarged (nearest) so that 8x8 maps stay readable."""
     maps = most_active(maps, k)
     lo = maps.amin(dim=(1, 2), keepdim=True)
     hi = maps.amax(dim=(1, 2), keepdim=True)
     maps = (maps - lo) / (hi - lo).clamp_min(1e-8)
+    if maps.shape[-1] < min_tile:
+        maps = nn.functional.interpolate(maps[None], scale_factor=math.ceil(min_tile / maps.shape[-1]), mode="nearest")[0]
     return make_grid(maps[:, None], nrow=math.ceil(math.sqrt(len(maps))), padding=1, pad_value=1.0)
 
 
@@ -72,28 +76,43 @@ def weight_grid(weights: torch.Tensor, min_size: int = 16) -> torch.Tensor:
     return make_grid(w, nrow=math.ceil(math.sqrt(len(w))), padding=1, pad_value=1.0)
 
 
+def filter_images(model: nn.Module, image: torch.Tensor, label: int, index: int,
+                  classes: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], str]:
+    """TensorBoard's images for validation image `index`: the image, the first and last conv
+    layers' output maps (before their activation; the 64 most active; each map scaled to [0, 1] on
+    its own) and the first conv's weights. Tags name the layer and sizes; the caption adds the
+    model's prediction, which changes from epoch to epoch."""
+    cap = capture(model, image)
+    first, last, w = cap["first"], cap["last"], cap["weights"]
+    truth, guess = classes[label], classes[int(cap["logits"].argmax())]
+    size = lambda m: f"{m.shape[1]}x{m.shape[2]}"
+    images = {
+        f"filters/1 validation image {index} ({truth})": cap["image"],
+        f"filters/2 first conv {cap['first_name']}: {len(first)} maps {size(first)}": activation_grid(first, min_tile=32),
+        f"filters/3 last conv {cap['last_name']}: {min(64, len(last))} most active of {len(last)} maps {size(last)}":
+            activation_grid(last, min_tile=32),
+        f"filters/4 first conv {cap['first_name']} weights: {len(w)} filters {w.shape[2]}x{w.shape[3]}": weight_grid(w),
+    }
+    caption = (f"validation image {index}: true class {truth}, predicted {guess}. Maps are the conv outputs "
+               f"before the activation, each scaled to [0, 1] on its own; weights are scaled per filter.")
+    return images, caption
+
+
 class FilterActivations(pl.Callback):
-    """Log the grids for validation image `image_index` at the end of training, and every
-    `every_n_epochs` epochs when that is > 0. Needs a TensorBoardLogger (fast_dev_run has none)."""
+    """Log the filter images for validation image `image_index` every `every_n_epochs` epochs
+    (> 0), at step = epoch. The final ones, of the best checkpoint, come from tensorboard.log_final."""
 
     def __init__(self, image_index: int = 0, every_n_epochs: int = 0):
         self.image_index, self.every_n_epochs = image_index, every_n_epochs
 
-    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        logger = trainer.logger
-        if not isinstance(logger, TensorBoardLogger) or not trainer.is_global_zero:
-            return
-        image, _ = trainer.datamodule.val_image(self.image_index)
-        cap = capture(pl_module, image)
-        step, tb = trainer.global_step, logger.experiment
-        tb.add_image("filters/image", cap["image"], step)
-        tb.add_image("filters/first_conv_activations", activation_grid(cap["first"]), step)
-        tb.add_image("filters/last_conv_activations", activation_grid(cap["last"]), step)
-        tb.add_image("filters/first_conv_weights", weight_grid(cap["weights"]), step)
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self._log(trainer, pl_module)
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log(trainer, pl_module)
+        logger = trainer.logger
+        if not (self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+                and isinstance(logger, TensorBoardLogger) and trainer.is_global_zero):
+            return
+        dm = trainer.datamodule
+        images, caption = filter_images(pl_module, *dm.val_image(self.image_index), self.image_index, dm.classes)
+        step, tb = trainer.current_epoch + 1, logger.experiment
+        for tag, image in images.items():
+            tb.add_image(tag, image, step)
+        tb.add_text("filters/caption", caption, step)

@@ -26,7 +26,7 @@ class Lookahead(pl.Callback):
         if self.total is None:  # read here, not in a set-up hook: by now the data is set up either way
             self.total = int(trainer.estimated_stepping_batches)
         step, total = trainer.global_step, self.total
-        every = max(1, round(EVERY_EXAMPLES / pl_module.hparams.batch_size))
+        every = max(1, round(EVERY_EXAMPLES / trainer.datamodule.batch_size))
         if step % every and step < total:
             return
         decay = 1.0 if step >= total else BASE_DECAY * (step / total) ** 3

@@ -71,6 +71,10 @@ class MetricsJSON(pl.Callback):
             print(f"epoch {row['epoch']}: " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
                                                         if k != "epoch" and v is not None), flush=True)
 
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Checkpoints carry the run's command and recipe: a resume without metrics.json needs them."""
+        checkpoint["command"], checkpoint["recipe"] = self.data["command"], self.data.get("recipe")
+
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 

@@ -7,7 +7,7 @@ Validation returns two dataloaders, [val, test], so the test set is scored every
 x-axis as train and val (or [val] alone with test_every_epoch=False). `test_dataloader` is the
 final evaluation's data: [val, test], both scored by one `trainer.test` of the best checkpoint.
 
-What other code may use besides the Lightning hooks: `source`, `classes`, `sizes`, `train_sample(n)` and
+What other code may use besides the Lightning hooks: `batch_size`, `source`, `classes`, `sizes`, `train_sample(n)` and
 `val_image(i)`; the arrays and index tensors behind them are this module's business.
 """
 from __future__ import annotations
@@ -97,10 +97,12 @@ class BatchIndexSampler(Sampler):
 class CIFAR10DataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
                  val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500,
-                 pad: int = 4, pad_mode: str = "constant", on_device: bool = False, flip: str = "random",
-                 test_every_epoch: bool = True):
-        """`pad`/`pad_mode`: the training crop pads by `pad` pixels (zeros, or "reflect") and cuts 32x32.
-        `flip`: "random" (torchvision's RandomHorizontalFlip) or "alternate" (see BatchIndexSampler).
+                 aug_padding: int = 4, aug_pad_mode: str = "constant", on_device: bool = False,
+                 aug_flip: str = "random", test_every_epoch: bool = True):
+        """The data keys of a model's recipe (recipe.py) arrive here whole:
+        `aug_padding`/`aug_pad_mode`: the training crop pads by that many pixels (zeros, or
+        "reflect") and cuts 32x32. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
+        "alternate" (see BatchIndexSampler) or "none". `augment=False` turns crop and flip off.
         `on_device`: keep the whole data set on the trainer's device (a GPU holds CIFAR-10's 180 MB of
         uint8 easily): batches are then gathered there and no host-to-device copy is left in the loop.
         `test_every_epoch`: False drops the test set from the per-epoch validation (it is then scored
@@ -148,6 +150,11 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.val_idx, self.train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
 
     @property
+    def batch_size(self) -> int:
+        """The training batch size."""
+        return self.hparams.batch_size
+
+    @property
     def source(self) -> str:
         """Where the images came from, in words (recorded in metrics.json)."""
         return self.arrays.source
@@ -175,7 +182,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     def _loader(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> DataLoader:
         bs = self.hparams.batch_size if train else self.hparams.eval_batch_size
-        alternate = train and self.hparams.augment and self.hparams.flip == "alternate"
+        alternate = train and self.hparams.augment and self.hparams.aug_flip == "alternate"
         sampler = BatchIndexSampler(len(labels), bs, shuffle=train, seed=self.hparams.seed, epoch=self.first_epoch,
                                     alternate_flip=alternate)
         trainer = self.trainer
@@ -210,6 +217,6 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            images = random_crop_flip(images, self.hparams.pad, self.hparams.pad_mode,
-                                      flip=self.hparams.flip == "random")
+            images = random_crop_flip(images, self.hparams.aug_padding, self.hparams.aug_pad_mode,
+                                      flip=self.hparams.aug_flip == "random")
         return normalize(images), labels

@@ -5,9 +5,10 @@ A model file subclasses `BaseClassifier`, names itself (`name`, its registry key
 else lives here, once.
 
 Per epoch (fit): train/loss, train/acc, val/loss, val/acc, and test/loss, test/acc when the data
-module scores the test set every epoch (its second validation dataloader). Every
-log_every_n_steps: train/loss_step. The final evaluation is `trainer.test` on the best checkpoint
-over [val, test], with the model's TTA: best_val/* and best_test/* (names: runs.py).
+module scores the test set every epoch (its second validation dataloader). Losses are plain
+cross-entropy (the training objective adds the model's label smoothing). The final evaluation is
+`trainer.test` on the best checkpoint over [val, test], with the model's TTA: best_val/* and
+best_test/* (names: runs.py). All with logger=False: callbacks/tensorboard.py writes TensorBoard.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from errors import UserError
+from recipe import BASE_SPECS, Key
 from runs import FINAL_PREFIX, STAGES
 
 NUM_CLASSES = 10
@@ -40,25 +43,34 @@ class BaseClassifier(pl.LightningModule):
     # A sentence for the report's training details when the network starts from more than
     # PyTorch's default initialisation.
     init_note: ClassVar[str] = ""
-    # Every hyperparameter a model can set; a model overrides the ones it changes in `defaults`.
+    # The recipe: every setting a model's run has, for the network and this module, the data module
+    # and the Trainer (recipe.py says which reads what, and checks values). A model overrides the
+    # ones it changes in `defaults`, and declares keys of its own in `specs`.
     base_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
         "momentum": 0.9, "nesterov": False, "label_smoothing": 0.0,
         "schedule": None, "warmup": 0.0, "start_lr_frac": 1.0, "end_lr_frac": 1.0,  # per-step warmup+linear
         "tta": 0,  # test-time augmentation of the final val/test evaluation: 0 none, 1 mirror, 2 +translate
-        "aug_padding": 4, "aug_pad_mode": "constant",  # the training crop: pad, then random 32x32 crop
-        "aug_flip": "random",  # or "alternate": airbench's alternating flip (datamodules/cifar10.py)
+        "augment": True, "aug_padding": 4, "aug_pad_mode": "constant",  # the crop: pad, then random 32x32
+        "aug_flip": "random",  # "alternate": airbench's alternating flip (datamodules/cifar10.py), or "none"
         "channels_last": False,  # NHWC convs: faster for conv nets with oneDNN on CPU and tensor cores on GPU
         "val_size": 5000,  # training images held out for validation (--val-size overrides)
         "test_every_epoch": True,  # score the test set after each epoch too (a test curve beside val's)
         "lookahead": False,  # airbench's lookahead EMA of the weights (callbacks/lookahead.py)
     }
     defaults: ClassVar[dict[str, Any]] = {}
+    specs: ClassVar[dict[str, Key]] = {}
 
     def __init__(self, **overrides: Any):
+        """Takes the model's own keys (recipe.py's "model" group); keys of the data module and the
+        Trainer are ignored, so a whole recipe or an older checkpoint's hyperparameters can be passed."""
         super().__init__()
         overrides.pop("model", None)  # a checkpoint's record of which model it is, not a setting
-        hp = {**self.base_defaults, **self.defaults, **overrides}
+        specs = self.all_specs()
+        unknown = sorted(set(overrides) - set(specs))
+        if unknown:
+            raise UserError(f"{self.name} has no setting {unknown[0]!r}; valid: {', '.join(sorted(specs))}")
+        hp = {k: v for k, v in {**self.all_defaults(), **overrides}.items() if specs[k].owner == "model"}
         self.save_hyperparameters({"model": self.name, **hp})
         self.net = self.build_network()
         if hp["channels_last"]:
@@ -74,6 +86,10 @@ class BaseClassifier(pl.LightningModule):
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
         return {**cls.base_defaults, **cls.defaults}
+
+    @classmethod
+    def all_specs(cls) -> dict[str, Key]:
+        return {**BASE_SPECS, **cls.specs}
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
@@ -105,17 +121,18 @@ class BaseClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        loss = self.criterion(logits, y)
+        loss = self.criterion(logits, y)  # the objective, with the model's label smoothing
         # update(), not forward(): forward also computes a per-batch accuracy nobody logs (4x the cost).
         self.train_acc.update(logits, y)
-        # Only on the steps the logger writes (Lightning's own rule, from public attributes): each
-        # self.log costs ~0.5 ms, 1% of a lenet CPU step. global_step counts the optimizer steps so far.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            # Not in the progress bar on a GPU: Lightning reads bar values with .item() every step
-            # (a host sync) and keeps doing so after the value was logged once.
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=self.device.type == "cpu")
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
+        # The progress bar's loss, on the CPU only and only every log_every_n_steps: each self.log
+        # costs ~0.5 ms, and on a GPU Lightning reads bar values with .item() every step (a host sync).
+        if self.device.type == "cpu" and (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        # The curves are plain cross-entropy, comparable across models with and without smoothing.
+        plain = loss if self.hparams.label_smoothing == 0 else nn.functional.cross_entropy(logits.detach(), y)
+        kw = dict(on_step=False, on_epoch=True, batch_size=len(y), logger=False)  # callbacks/tensorboard.py writes
+        self.log("train/loss", plain, **kw)
+        self.log("train/acc", self.train_acc, **kw)
         return loss
 
     def _eval_step(self, batch, stage: str, tta: int) -> None:
@@ -124,8 +141,8 @@ class BaseClassifier(pl.LightningModule):
         logits = self.logits_with_tta(x, tta)
         metric = getattr(self, f"{stage}_acc")
         metric.update(logits, y)
-        kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False)
-        self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True, **kw)
+        kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False, logger=False)
+        self.log(f"{stage}/loss", nn.functional.cross_entropy(logits, y), sync_dist=True, **kw)
         self.log(f"{stage}/acc", metric, **kw)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -22,6 +22,7 @@ from torch import nn
 from datamodules.augment import MEAN, STD
 from errors import UserError
 from lit_modules.base import BaseClassifier
+from recipe import Key
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TRAINABLE = ("layer4.", "fc.")
@@ -96,6 +97,8 @@ class ResNet18(BaseClassifier):
     name = "resnet18"
     defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "weights": "imagenet",
                 "train_frozen_bn": False, "channels_last": True}
+    specs = {"weights": Key("model", "start: torchvision's ImageNet weights, random (none), or a state-dict file"),
+             "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update")}
 
     def build_network(self) -> nn.Module:
         net = UpsampledResNet18(self.hparams.weights)

@@ -1,6 +1,7 @@
 """The callbacks on their own: filter images to TensorBoard, the captures behind them, lookahead."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -11,20 +12,29 @@ from callbacks.lookahead import BASE_DECAY, Lookahead
 
 
 @pytest.mark.slow
-def test_filter_activations_reach_tensorboard_with_the_right_shapes(folder_data, tmp_path):
+def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(folder_data, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     import train
-    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "32", "--val-size", "20",
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "2", "--batch-size", "32", "--val-size", "20",
                        "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--filter-image", "3"]) == 0
-    events = EventAccumulator(str(tmp_path / "lenet" / "version_0"), size_guidance={"images": 0}).Reload()
-    images = {t: events.Images(t)[-1] for t in events.Tags()["images"]}
-    assert (images["filters/image"].width, images["filters/image"].height) == (32, 32)
+    run_dir = tmp_path / "lenet" / "version_0"
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
+    best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
+    images = {t.split(" ", 1)[0]: (t, events.Images(t)) for t in events.Tags()["images"]}
+    assert sorted(images) == ["filters/1", "filters/2", "filters/3", "filters/4"]
+    tag, logged = images["filters/1"]
+    assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
+    assert tag.startswith("filters/1 validation image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
     # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
-    # in an 8x8 grid; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders between tiles).
-    assert (images["filters/first_conv_activations"].width, images["filters/first_conv_activations"].height) == (199, 199)
-    assert images["filters/last_conv_activations"].width == 8 * 9 + 1
-    assert images["filters/first_conv_weights"].width == 6 * 21 + 1
+    # in an 8x8 grid, each enlarged to 32x32; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders).
+    assert images["filters/2"][0] == "filters/2 first conv net.0.0: 32 maps 32x32"
+    assert (images["filters/2"][1][0].width, images["filters/2"][1][0].height) == (6 * 33 + 1, 6 * 33 + 1)
+    assert images["filters/3"][0] == "filters/3 last conv net.2.0: 64 most active of 128 maps 8x8"
+    assert images["filters/3"][1][0].width == 8 * 33 + 1
+    assert images["filters/4"][1][0].width == 6 * 21 + 1
+    caption = events.Tensors("filters/caption/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert f"best checkpoint (epoch {best})" in caption and "predicted" in caption
 
 
 def test_capture_finds_resnet18s_first_and_last_convs():
@@ -42,8 +52,9 @@ def test_capture_finds_resnet18s_first_and_last_convs():
 
 
 def lookahead_at(callback: Lookahead, net: nn.Module, step: int, total: int = 100) -> None:
-    trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=total)
-    module = SimpleNamespace(net=net, hparams=SimpleNamespace(batch_size=512))  # every 10 steps
+    trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=total,
+                              datamodule=SimpleNamespace(batch_size=512))  # every 10 steps
+    module = SimpleNamespace(net=net)
     callback.on_train_batch_end(trainer, module, None, None, 0)
 
 

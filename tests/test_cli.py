@@ -11,7 +11,7 @@ import torch
 import train
 from conftest import ROOT
 
-TAGS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
+TAGS = {"loss/train", "acc/train", "loss/val", "acc/val", "loss/test", "acc/test"}  # grouped by metric
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
 
 
@@ -33,9 +33,9 @@ def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path, monk
     argv = ["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "2", "--val-size", "20",
             "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
     assert train.main(argv) == 0
-    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload().Scalars("train/loss_step")
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload().Scalars("loss_step/train")
     # The written value is step 50's own loss, not one cached from an earlier step.
-    assert [e.step for e in events] == [49] and events[0].value == pytest.approx(losses[49], rel=1e-5)
+    assert [e.step for e in events] == [50] and events[0].value == pytest.approx(losses[49], rel=1e-5)
 
 
 @pytest.mark.slow
@@ -64,13 +64,19 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     run_dir = tmp_path / "logs" / "lenet" / "version_0"
     assert f"tensorboard --logdir {tmp_path / 'logs'}" in out and str(run_dir) in out
 
-    events = EventAccumulator(str(run_dir)).Reload()
-    assert TAGS <= set(events.Tags()["scalars"])
-    assert all(len(events.Scalars(t)) == 2 for t in TAGS)
-    hparams = (run_dir / "hparams.yaml").read_text()
-    assert "command:" in hparams and "torch:" in hparams and "lr: 0.001" in hparams
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
+    finals = {"final/val_acc", "final/val_loss", "final/test_acc", "final/test_loss"}
+    # Nothing but what a user asked for: per-epoch curves at step = epoch, the step loss, the final numbers.
+    assert TAGS | finals <= set(events.Tags()["scalars"]) <= TAGS | finals | {"loss_step/train"}
+    assert all([e.step for e in events.Scalars(t)] == [1, 2] for t in TAGS)
+    layout = events.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
+    assert all(t.encode() in layout for t in TAGS)  # one chart per metric, the three stages in it
+    import yaml
+    hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
+    assert hparams["command"].startswith("python train.py") and hparams["lr"] == 0.001
+    assert hparams["environment"]["torch"] == str(torch.__version__)
     ckpts = {p.name for p in (run_dir / "checkpoints").iterdir()}
-    assert "last.ckpt" in ckpts and any(n.startswith("best-") for n in ckpts)
+    assert "last.ckpt" in ckpts and any(n.startswith("best-epoch0") for n in ckpts)
 
     m = json.loads((run_dir / "metrics.json").read_text())
     assert {"model", "command", "seed", "device", "precision", "data", "params", "seconds", "epochs",
@@ -91,6 +97,12 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
         assert all(0 <= row[k] <= 1 for k in ("train_acc", "val_acc", "test_acc"))
     # The final test of the best checkpoint re-measures exactly what that epoch measured.
     best_row = next(e for e in m["epochs"] if e["epoch"] == m["final"]["epoch"])
+    assert f"best-epoch{best_row['epoch']:02d}-" in " ".join(ckpts)  # names count epochs from 1, as here
+    assert {e.step for t in finals for e in events.Scalars(t)} == {best_row["epoch"]}
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    hp_data = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    start = plugin_data_pb2.HParamsPluginData.FromString(hp_data).session_start_info
+    assert start.hparams["model"].string_value == "lenet" and start.hparams["epochs"].number_value == 2
     assert m["final"]["val_acc"] == max(e["val_acc"] for e in m["epochs"]) == best_row["val_acc"]
     assert m["final"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-6)
     assert m["final"]["test_loss"] == pytest.approx(best_row["test_loss"], rel=1e-4)

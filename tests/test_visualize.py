@@ -11,7 +11,7 @@ from lit_modules import MODELS
 
 
 def write_run(run_dir, **overrides) -> None:
-    m = {"model": "lenet", "command": "python train.py --model lenet", "params": {"total": 390410, "trainable": 390410}, "seconds": 200.0,
+    m = {"model": "lenet", "command": "python train.py --model lenet", "hparams": {"tta": 0}, "params": {"total": 390410, "trainable": 390410}, "seconds": 200.0,
          "device": "cpu", "status": "finished",
          "epochs": [{"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "val_loss": 1.3, "val_acc": 0.5,
                      "test_loss": 1.3, "test_acc": 0.52},
@@ -28,7 +28,7 @@ def test_table_has_one_row_per_run_with_best_checkpoint_numbers(tmp_path, capsys
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 3 and out[0].startswith("| model")
-    assert out[2] == "| lenet | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% | none | cpu |"
+    assert out[2] == "| lenet | 1 | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% | none | cpu |"
 
 
 def test_table_reads_copied_metrics_files_and_sums_training_seconds(tmp_path, capsys):
@@ -41,7 +41,21 @@ def test_table_reads_copied_metrics_files_and_sums_training_seconds(tmp_path, ca
     assert visualize.main(["table", str(tmp_path / "a"), str(copy)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert "| train s |" in out[0]
-    assert out[2].split(" | ")[4] == "n/a" and out[3].split(" | ")[4] == "1.75"
+    assert out[2].split(" | ")[5] == "n/a" and out[3].split(" | ")[5] == "1.75"
+
+
+def test_table_groups_runs_that_differ_only_in_the_seed(tmp_path, capsys):
+    final = lambda acc: {"epoch": 2, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": acc,
+                         "test_loss": 1.0, "test_acc": acc}
+    for seed, acc in ((0, 0.60), (1, 0.62), (2, 0.64)):
+        write_run(tmp_path / f"s{seed}", seed=seed, final=final(acc), hparams={"lr": 0.001})
+    write_run(tmp_path / "other", seed=0, final=final(0.5), hparams={"lr": 0.01}, changes={"lr": 0.01})
+    assert visualize.main(["table", *(str(tmp_path / d) for d in ("s0", "s1", "s2", "other"))]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("| model | changed | n |") and len(out) == 4
+    cells = out[2].split(" | ")
+    assert cells[1:3] == ["defaults", "3 (seeds 0 1 2)"] and cells[9] == cells[10] == "62.00% ± 2.00"
+    assert out[3].split(" | ")[1:3] == ["lr=0.01", "1"]
 
 
 def test_table_of_a_crashed_run_shows_its_partial_curve(tmp_path, capsys):

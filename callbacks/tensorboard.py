@@ -1,0 +1,96 @@
+"""What TensorBoard shows, written by us rather than by Lightning's per-step logger, so that it reads
+well: every per-epoch scalar at step = epoch (1, 2, ...), so runs of any batch size overlay; tags
+grouped by metric (loss/train, loss/val, loss/test, acc/...), with a custom-scalars layout that
+puts the three stages in one chart; the per-step training loss in its own group at the global
+step; and at the end (`log_final`) the best checkpoint's re-scored numbers under final/, the HParams
+table (every run's recipe beside its final numbers) and the filter images, at the best epoch.
+
+The model logs with `logger=False`: these are the only scalars in the event files.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from runs import EPOCH_TAGS, METRICS, STAGES
+
+METRIC_NAMES = {"loss": "cross-entropy loss (no label smoothing)", "acc": "accuracy"}
+
+
+def tb_tag(tag: str) -> str:
+    """"val/acc" (the name the model logs) -> "acc/val" (grouped by metric in TensorBoard)."""
+    stage, metric = tag.split("/")
+    return f"{metric}/{stage}"
+
+
+def _writer(trainer: pl.Trainer):
+    logger = trainer.logger
+    if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+        return logger.experiment
+    return None
+
+
+class EpochScalars(pl.Callback):
+    """Per-epoch scalars at step = epoch; the training loss every `every_n_steps` steps."""
+
+    def __init__(self, every_n_steps: int = 50):
+        self.every_n_steps = every_n_steps
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tb = _writer(trainer)
+        if tb is not None:  # once per run: TensorBoard's Custom Scalars tab, one chart per metric
+            charts = {METRIC_NAMES[m]: ["Multiline", [f"{m}/{s}" for s in STAGES] + [f"final/{s}_{m}" for s in STAGES[1:]]]
+                      for m in METRICS}
+            charts["training loss per step (with label smoothing)"] = ["Multiline", ["loss_step/train"]]
+            tb.add_custom_scalars({"CIFAR-10": charts})
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps == 0:
+            tb = _writer(trainer)
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if tb is not None and loss is not None:  # .item(): one host sync every n steps
+                tb.add_scalar("loss_step/train", loss.item(), step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tb = _writer(trainer)
+        if tb is None:
+            return
+        metrics = trainer.callback_metrics
+        for tag in EPOCH_TAGS:
+            if tag in metrics:
+                tb.add_scalar(tb_tag(tag), float(metrics[tag]), trainer.current_epoch + 1)
+        tb.flush()
+
+
+def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings as plain scalars for the HParams tab: model, seed, every recipe key."""
+    flat: dict[str, Any] = {"model": info["model"], "seed": info["seed"], "precision": info["precision"]}
+    for group in info["recipe"].values():
+        for k, v in group.items():
+            flat[k] = v if isinstance(v, (bool, int, float, str)) else str(v)
+    return flat
+
+
+def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
+              images: dict[str, torch.Tensor], caption: str) -> None:
+    """The best checkpoint's numbers (final/*), the HParams entry and the filter images, at the
+    best epoch. `images`: tag -> (3, H, W) image, the tag saying what it shows."""
+    from torch.utils.tensorboard.summary import hparams
+
+    tb = _writer(trainer)
+    if tb is None:
+        return
+    metrics = {f"final/{k}": final[k] for k in (f"{s}_{m}" for s in STAGES[1:] for m in METRICS)
+               if final.get(k) is not None}
+    for tag, value in metrics.items():
+        tb.add_scalar(tag, value, best_epoch)
+    for tag, image in images.items():
+        tb.add_image(tag, image, best_epoch)
+    tb.add_text("filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
+    for summary in hparams(flat_hparams(info), metrics):
+        tb._get_file_writer().add_summary(summary, best_epoch)
+    tb.flush()

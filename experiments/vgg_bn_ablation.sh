@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# vgg_bn's ablation (results/ablation.md): the full recipe, then each of its improvements removed
+# one at a time, full 10-epoch runs, one after another (run it alone: the rows share the machine).
+#
+#   experiments/vgg_bn_ablation.sh DATA_DIR [LOGDIR]      # LOGDIR default: lightning_logs/ablation
+#   SEEDS="0 1 2" experiments/vgg_bn_ablation.sh ...       # seeds per row (default 0; the full
+#                                                           # recipe always gets at least seeds 0 1)
+#   EXTRA="--epochs 1 --val-size 20" experiments/vgg_bn_ablation.sh ...   # appended to every row
+# Each row trains into LOGDIR/<row>/; a row whose folder holds a finished run is skipped, so an
+# interrupted ablation continues where it stopped. The table at the end is `visualize.py table`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:?usage: experiments/vgg_bn_ablation.sh DATA_DIR [LOGDIR]}
+logdir=${2:-lightning_logs/ablation}
+seeds=${SEEDS:-0}
+read -ra list <<< "$seeds"
+full_seeds=$seeds
+(( ${#list[@]} > 1 )) || full_seeds="$seeds $((seeds + 1))"  # the seed spread needs two runs at least
+rows=(
+  "full|--seeds $full_seeds"
+  "no_batchnorm|--set batchnorm=false"
+  "no_augmentation|--no-augment"
+  "no_label_smoothing|--set label_smoothing=0"
+  "no_schedule|--set schedule=none"
+  "no_weight_decay|--set weight_decay=0"
+  "no_tta|--set tta=0"
+  "adam|--set optimizer=adam lr=0.001"
+)
+for row in "${rows[@]}"; do
+  name=${row%%|*}
+  read -ra extra <<< "${row#*|}"
+  [[ " ${extra[*]} " == *" --seeds "* ]] || extra+=(--seeds $seeds)
+  wanted=$(( ${#extra[@]} - $(printf '%s\n' "${extra[@]}" | grep -n -- '--seeds' | cut -d: -f1) ))
+  done_runs=$(grep -ls '"status": "finished"' "$logdir/$name"/vgg_bn/version_*/metrics.json | wc -l || true)
+  if (( done_runs >= wanted )); then
+    echo "skipping $name: finished in $logdir/$name"
+    continue
+  fi
+  echo "=== $name: python train.py --model vgg_bn ${extra[*]}"
+  read -ra more <<< "${EXTRA:-}"
+  python train.py --model vgg_bn --data-dir "$data" --logdir "$logdir/$name" "${extra[@]}" "${more[@]}"
+done
+python visualize.py table "$logdir"/*/vgg_bn/version_*

@@ -1,0 +1,138 @@
+"""A model's recipe: every default, which object reads it, what it means, and what values it takes.
+
+    python train.py --model vgg_bn --show-defaults
+    python train.py --model vgg_bn --set weight_decay=0 label_smoothing=0 aug_flip=none
+
+Each key belongs to one owner, which receives its group whole: "model" (the network and the
+LightningModule: optimizer, loss, schedule, TTA, architecture switches), "data" (the data module:
+batch size, split, augmentation) and "trainer" (the Lightning Trainer: epochs). `--set KEY=VALUE`
+values are parsed to the type of the key's default and checked against its rule. Torch-free, so
+`--show-defaults` and bad overrides answer at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from errors import UserError
+
+OWNERS = ("model", "data", "trainer")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class Key:
+    owner: str                  # "model", "data" or "trainer"
+    help: str                   # one line for --show-defaults
+    choices: tuple = ()         # the values allowed, if a fixed set
+    low: float | None = None    # the smallest value allowed (inclusive)
+    high: float | None = None   # the largest value allowed (inclusive)
+    above: float | None = None  # values must be greater than this
+    odd: bool = False           # odd integers only (kernel sizes)
+    optional: bool = False      # "none" is allowed and means None
+
+
+# The keys every model has (lit_modules/base.py holds their defaults); a model adds its own in `specs`.
+BASE_SPECS: dict[str, Key] = {
+    "epochs": Key("trainer", "training epochs", low=1),
+    "batch_size": Key("data", "training batch size (evaluation batches: 4x, at most 500)", low=1),
+    "val_size": Key("data", "training images held out for validation", low=1),
+    "test_every_epoch": Key("data", "score the test set after every epoch (a test curve); else only at the end"),
+    "augment": Key("data", "training augmentation on or off: the crop and flip below (--no-augment)"),
+    "aug_padding": Key("data", "pixels of padding before the random 32x32 crop (0: no crop)", low=0, high=16),
+    "aug_pad_mode": Key("data", "padding of the crop: zeros or a mirrored border", choices=("constant", "reflect")),
+    "aug_flip": Key("data", "horizontal flips: random per image, airbench's alternating, or none",
+                    choices=("random", "alternate", "none")),
+    "lr": Key("model", "peak learning rate", above=0),
+    "optimizer": Key("model", "optimizer", choices=("adam", "sgd")),
+    "weight_decay": Key("model", "L2 weight decay (coupled, PyTorch's weight_decay)", low=0),
+    "momentum": Key("model", "SGD momentum", low=0, high=1),
+    "nesterov": Key("model", "SGD with Nesterov momentum"),
+    "label_smoothing": Key("model", "label smoothing of the training loss", low=0, high=1),
+    "schedule": Key("model", "learning-rate schedule per step: warmup then linear decay, or none (constant)",
+                    choices=("warmup_linear",), optional=True),
+    "warmup": Key("model", "fraction of the steps spent warming up (warmup_linear)", low=0, high=1),
+    "start_lr_frac": Key("model", "lr at the first step, as a fraction of lr (warmup_linear)", low=0),
+    "end_lr_frac": Key("model", "lr at the last step, as a fraction of lr (warmup_linear)", low=0),
+    "tta": Key("model", "test-time augmentation of the final evaluation: 0 none, 1 mirror, 2 mirror+translate",
+               choices=(0, 1, 2)),
+    "channels_last": Key("model", "NHWC memory layout for the convolutions (speed only)"),
+    "lookahead": Key("model", "airbench's lookahead: weights pulled to their EMA every 5,120 examples"),
+}
+
+
+def parse_value(key: str, text: str, default: Any, spec: Key) -> Any:
+    """`text` as the type of `default`, checked against `spec`; a UserError says what is wrong."""
+    if spec.optional and text.lower() == "none":
+        return None
+    kind = type(default) if default is not None else type(spec.choices[0]) if spec.choices else str
+    try:
+        if kind is bool:
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError
+            value = text.lower() in _TRUE
+        else:
+            value = kind(text)
+    except ValueError:
+        want = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string")
+        raise UserError(f"--set {key}={text}: {key} takes {want}") from None
+    rule = _broken_rule(value, spec)
+    if rule:
+        raise UserError(f"--set {key}={text}: {key} must be {rule}")
+    return value
+
+
+def _broken_rule(value: Any, spec: Key) -> str | None:
+    if spec.choices and value not in spec.choices:
+        return "one of " + ", ".join(map(str, spec.choices + (("none",) if spec.optional else ())))
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return "finite"
+    if spec.low is not None and value < spec.low:
+        return f"at least {spec.low:g}" + (f" and at most {spec.high:g}" if spec.high is not None else "")
+    if spec.high is not None and value > spec.high:
+        return f"at most {spec.high:g}" + (f" and at least {spec.low:g}" if spec.low is not None else "")
+    if spec.above is not None and not value > spec.above:
+        return f"greater than {spec.above:g}"
+    if spec.odd and value % 2 == 0:
+        return "odd"
+    return None
+
+
+def apply_overrides(defaults: dict[str, Any], specs: dict[str, Key], pairs: Iterable[str]) -> dict[str, Any]:
+    """The defaults with `KEY=VALUE` pairs applied; an unknown key names the valid ones."""
+    recipe = dict(defaults)
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise UserError(f"--set {pair}: write KEY=VALUE, e.g. --set weight_decay=0")
+        if key not in defaults:
+            raise UserError(f"--set {pair}: unknown key {key!r}; valid keys: {', '.join(sorted(defaults))} "
+                            f"(--show-defaults says what each does)")
+        recipe[key] = parse_value(key, text.strip(), defaults[key], specs[key])
+    return recipe
+
+
+def check(key: str, value: Any, spec: Key, flag: str) -> None:
+    """A value that came from a flag (--lr ...) obeys the same rule as one from --set."""
+    rule = None if value is None and spec.optional else _broken_rule(value, spec)
+    if rule:
+        raise UserError(f"{flag} {value}: must be {rule}")
+
+
+def split(recipe: dict[str, Any], specs: dict[str, Key]) -> dict[str, dict[str, Any]]:
+    """{owner: {key: value}} for the three owners."""
+    return {owner: {k: v for k, v in recipe.items() if specs[k].owner == owner} for owner in OWNERS}
+
+
+def describe(name: str, defaults: dict[str, Any], specs: dict[str, Key]) -> str:
+    """--show-defaults: every key by owner, with its default and one line on what it does."""
+    lines = [f"{name}: set any of these with --set KEY=VALUE (several at once: --set a=1 b=2)"]
+    for owner, keys in split(defaults, specs).items():
+        lines.append(f"\n{owner} ({ {'model': 'network and LightningModule', 'data': 'data module', 'trainer': 'Trainer'}[owner] }):")
+        width = max(len(k) for k in keys) if keys else 0
+        for k, v in keys.items():
+            allowed = f" [{' | '.join(map(str, specs[k].choices + (('none',) if specs[k].optional else ())))}]" \
+                if specs[k].choices else ""
+            lines.append(f"  {k:<{width}}  {v!s:<14} {specs[k].help}{allowed}")
+    return "\n".join(lines)
