@@ -1,159 +1,33 @@
-"""The report: `write_report` (report.md with every figure), and its Markdown tables: results, each
-architecture as in the assignment's Table 1, and the training details a reader needs to repeat a run.
+"""The report: `write_report` writes report.md, the skeleton of the assignment's report, with every
+figure and table (tables.py) from a logdir's runs.
 
     python visualize.py report [LOGDIR] [--out DIR]
 """
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from torch import nn
 
 import checkpoints
 import runs
 import visualize
 from errors import UserError
+from tables import architecture_table, results_table, training_details
 
 
-def _hparam(m: dict, key: str):
-    """A run's hyperparameter. Runs recorded before metrics.json held them all used the model's
-    default, which needs the model classes (and torch): only then are they imported."""
-    hp = m.get("hparams") or {}
-    if key in hp:
-        return hp[key]
-    from lit_modules import MODELS
-
-    return MODELS[m["model"]].all_defaults().get(key) if m["model"] in MODELS else None
+DISCUSS = "> *Discussion: write yours here.*"
 
 
-def _same_setup(m: dict) -> str:
-    """What makes runs repeats of one experiment: everything in the recipe but the seed."""
-    import json
-
-    setup = {"model": m["model"], "recipe": m.get("recipe") or m.get("hparams"), "epochs": len(m.get("epochs", [])),
-             "data": {k: v for k, v in (m.get("data") or {}).items() if k != "dir"}, "status": m.get("status"),
-             "device": m.get("device"), "precision": m.get("precision")}
-    return json.dumps(setup, sort_keys=True, default=str)
-
-
-def _cell(values: list[float | None], fmt) -> str:
-    """One run's value, or the mean +- standard deviation of repeats."""
-    import statistics
-
-    values = [v for v in values if v is not None]
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return fmt(values[0])
-    return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values)).rstrip('%')}"
-
-
-def results_table(runs: Sequence[dict]) -> str:
-    """One row per experiment: runs that differ only in their seed share a row, with the mean ±
-    standard deviation of their numbers and n. The numbers are the best checkpoint's (val and test
-    re-scored, with TTA if the model uses it); s/epoch is the wall time divided by the epochs. Where
-    runs record it, a "train s" column adds up the epochs' training steps alone (train_seconds), and a
-    "changed" column lists what the run set differently from the model's defaults (--set, flags)."""
-    timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
-    changed = any(m.get("changes") for m in runs)
-    head = ("| model | " + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
-            + ("train s | " if timed else "") + "train loss | train acc | val loss | val acc | test acc | TTA | device |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    groups: dict[str, list[dict]] = {}
-    for i, m in enumerate(runs):
-        key = _same_setup(m)
-        if any(g.get("seed") == m.get("seed") for g in groups.get(key, [])):
-            key += str(i)  # the same seed again is not a repeat over seeds: a row of its own
-        groups.setdefault(key, []).append(m)
-    pct, num = (lambda v: f"{100 * v:.2f}%"), (lambda v: f"{v:.4f}")
-    for group in groups.values():
-        m, n = group[0], len(group[0].get("epochs", []))
-        finals = [g.get("final") or (g["epochs"][-1] if g.get("epochs") else {}) for g in group]
-        col = lambda k, fmt: _cell([f.get(k) for f in finals], fmt)
-        p = m["params"]
-        status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
-        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
-        change = ", ".join(f"{k}={v}" for k, v in (m.get("changes") or {}).items()) or "defaults"
-        seeds = f"{len(group)} (seeds {' '.join(str(g.get('seed')) for g in group)})" if len(group) > 1 else "1"
-        train_s = [sum(e["train_seconds"] for e in g["epochs"]) if all("train_seconds" in e for e in g["epochs"])
-                   else None for g in group]
-        lines.append(f"| {m['model']}{status} | " + (f"{change} | " if changed else "") + f"{seeds} "
-                     f"| {p['total']:,} ({p['trainable']:,}) | {n} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
-                     + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
-                     + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
-                     f"| {col('val_acc', pct)} | {col('test_acc', pct)} | {tta} | {m['device']} |")
-    return "\n".join(lines)
-
-
-def architecture_table(model) -> str:
-    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for a
-    1x3x32x32 input; an activation that follows a layer is folded into that layer's row."""
-    import torch
-    from torch import nn
-
-    activations = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
-    rows: list[list[str]] = []
-
-    def hook(name: str):
-        def fn(module, inputs, output):
-            if isinstance(module, activations) and rows:
-                rows[-1][2] = type(module).__name__
-                return
-            params = sum(p.numel() for p in module.parameters(recurse=False))
-            shape = "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "?"
-            rows.append([f"{name} ({type(module).__name__})", shape, "", f"{params:,}"])
-        return fn
-
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children()) and n]
-    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    total = sum(p.numel() for p in model.parameters())
-    lines = ["| layer | output shape | activation | parameters |", "|---|---|---|---|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines.append(f"| **total** | | | **{total:,}** |")
-    return "\n".join(lines)
-
-
-def training_details(m: dict, model) -> str:
-    hp = {**model.all_defaults(), **(m.get("hparams") or {}), **model.hparams}  # the recipe the run used
-    augment = hp.get("augment", True) and "--no-augment" not in m["command"]  # older runs: the flag only
-    flip = {"alternate": " + alternating horizontal flip", "none": ""}.get(hp["aug_flip"], " + random horizontal flip")
-    sched = ("constant learning rate" if not hp.get("schedule") else
-             f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
-             f"then linear decay to {hp['end_lr_frac']}x")
-    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding{flip}, "
-           f"per batch on the device" if augment else "none")
-    items = {
-        "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
-                     + (f", momentum {hp['momentum']}, nesterov {hp['nesterov']}" if hp["optimizer"] == "sgd" else "")
-                     + ")",
-        "learning-rate schedule": sched,
-        "batch size": hp["batch_size"], "epochs": f"{len(m['epochs'])} of {hp['epochs']}",
-        "loss": f"cross-entropy, label smoothing {hp['label_smoothing']}",
-        "augmentation": aug,
-        "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]
-                                  + " (final val/test scoring only)",
-        "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
-                          "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
-        "data": f"{m['data']['source']}: {m['data']['train']:,} train / {m['data']['val']:,} val / "
-                f"{m['data']['test']:,} test",
-        "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",
-    }
-    return "\n".join(f"- **{k}**: {v}" for k, v in items.items())
-
-
-def write_report(logdir: Path, out: Path) -> Path:
+def latest_runs(logdir: Path) -> dict[str, dict]:
+    """The latest run with a finished epoch of each model in `logdir`; broken runs are skipped."""
     latest = {}
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
-        for run_dir in reversed(runs.versions(logdir, model_dir.name)):  # the latest run with an epoch
+        for run_dir in reversed(runs.versions(logdir, model_dir.name)):
             try:
                 if (runs.read_metrics(run_dir) or {}).get("epochs"):
                     latest[model_dir.name] = visualize.load_run(run_dir)
@@ -162,23 +36,141 @@ def write_report(logdir: Path, out: Path) -> Path:
                 print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
     if not latest:
         raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
-    lines = ["# CIFAR-10 results", "", results_table(list(latest.values())), ""]
-    for name, m in latest.items():
-        lines += [f"## {name}", "", f"Run: `{m['run_dir']}`, command: `{m['command']}`", ""]
-        lines += [f"![{name} {k}]({p.relative_to(out)})" for k, p in
-                  zip(("loss", "accuracy"), visualize.plot_curves(m, out / "figures"))]
+    return latest
+
+
+def _accuracy(m: dict) -> float:
+    f = m.get("final") or {}
+    return f.get("test_acc") or f.get("val_acc") or 0.0
+
+
+def _portable(text: str) -> str:
+    """The text without this machine's absolute paths: /work/data/cifar10-jpeg -> .../cifar10-jpeg."""
+    return re.sub(r"(?<![\w.])/(?:[^\s`'\",:;()/]+/)*([^\s`'\",:;()/]+)", r".../\1", text)
+
+
+class _Report:
+    """report.md's lines; figures go to out/figures, and every path in the text is relative to out."""
+
+    def __init__(self, out: Path):
+        self.out, self.figures, self.lines = out, out / "figures", []
+
+    def add(self, *lines: str) -> None:
+        self.lines += [*lines, ""]
+
+    def figure(self, path: Path, caption: str) -> None:
+        self.add(f"![{caption}]({path.relative_to(self.out).as_posix()})", f"*{caption}*")
+
+    def missing(self, item: str, command: str) -> None:
+        self.add(f"**Missing** ({item}): no such run in this logdir. Make it with `{command}`, then run the report again.")
+
+    def curves(self, m: dict, what: str) -> None:
+        loss, acc = visualize.plot_curves(m, self.figures)
+        stages = "train (augmented batches), validation" + (", test" if any("test_acc" in e for e in m["epochs"]) else "")
+        self.figure(loss, f"{m['model']}: {visualize.loss_label(m)} per epoch, {stages}. {what}")
+        self.figure(acc, f"{m['model']}: accuracy per epoch, {stages}. {what}")
+
+    def run_line(self, m: dict) -> None:
+        rel = os.path.relpath(m["run_dir"], self.out)
+        self.add(f"Run: `{Path(rel).as_posix()}`; command: `{_portable(m['command'])}`")
+
+    def model_section(self, m: dict, filters: bool) -> None:
+        """Architecture table, training details and, if asked, the filter and confusion figures."""
         try:
             model, _ = checkpoints.load_model(m["run_dir"])
-            lines += ["", "### Architecture", "", architecture_table(model), "", "### Training details", "",
-                      training_details(m, model), ""]
-            lines += [f"![{name} filters]({p.relative_to(out)})" for p in visualize.plot_filters(m["run_dir"], 0, out / "figures")]
-            lines += [f"![{name} confusion]({visualize.plot_confusion(m['run_dir'], out / 'figures').relative_to(out)})"]
         except UserError as e:
-            lines += ["", f"(no architecture or filter figures: {e})"]
-        lines.append("")
-    names = list(latest)
-    if len(names) >= 2:
-        lines += ["## Comparison", "", f"![compare]({visualize.plot_compare(latest[names[0]], latest[names[1]], out / 'figures').relative_to(out)})", ""]
+            self.add(f"(no architecture or figures from a checkpoint: {e})")
+            return
+        self.add(f"Architecture of `{m['model']}` (a 1x3x32x32 input):", architecture_table(model))
+        self.add("Training details:", training_details(m, model))
+        if not filters:
+            return
+        first = next(mod for mod in model.modules() if isinstance(mod, nn.Conv2d))
+        frozen = "" if first.weight.requires_grad else " This layer is frozen: its weights were not trained" + (
+            f" ({model.init_note})" if model.init_note else " (ImageNet weights)") + "."
+        image, last, weights = visualize.plot_filters(m["run_dir"], 0, self.figures)
+        self.figure(image, f"{m['model']}: validation image 0 and the first conv layer's output maps "
+                           f"(before the activation), each map scaled to 0..1 on its own.{frozen}")
+        self.figure(last, f"{m['model']}: the last conv layer's 64 most active output maps for the same image "
+                          f"(before the activation), each scaled on its own.")
+        self.figure(weights, f"{m['model']}: the first conv layer's weights, RGB, each filter scaled to 0..1.{frozen}")
+        self.figure(visualize.plot_confusion(m["run_dir"], self.figures),
+                    f"{m['model']}: test confusion matrix of the best checkpoint (no TTA), per-class accuracy.")
+
+
+def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) -> Path:
+    """report.md in the order of the assignment's items; items without a run say how to make one."""
+    from lit_modules import MODELS
+
+    latest = latest_runs(logdir)
+    transfer = [n for n in latest if "weights" in MODELS.get(n, MODELS["lenet"]).all_defaults()]
+    custom = [n for n in latest if n != "lenet" and n not in transfer]
+    r = _Report(out)
+    r.add("# CIFAR-10 results", "Made by `python visualize.py report` from the latest finished run of each "
+          "model; paths are relative to this file. Val and test numbers are the best checkpoint's "
+          "(by validation accuracy), re-scored with the model's TTA.", results_table(list(latest.values())))
+
+    r.add("## 1. LeNet baseline")
+    if "lenet" in latest:
+        m = latest["lenet"]
+        r.run_line(m)
+        r.add("### 1a. Training curves")
+        r.curves(m, "The assignment's train, validation and test loss in a single plot.")
+        r.add("### 1b. Final accuracies", results_table([m]))
+        r.add("### 1c. Parameters")
+        r.model_section(m, filters=True)
+        r.add(DISCUSS)
+    else:
+        r.missing("1a-1c", "python train.py --model lenet")
+
+    r.add("## 2. Custom CNNs")
+    if custom:
+        r.add("### 2a. Architectures and training details")
+        for n in custom:
+            r.add(f"#### {n}")
+            r.run_line(latest[n])
+            r.model_section(latest[n], filters=True)
+        r.add("### 2b. The custom models side by side", results_table([latest[n] for n in custom]))
+        best = max(custom, key=lambda n: _accuracy(latest[n]))
+        r.add(f"### 2c/2d. Curves of the best custom model ({best})")
+        r.curves(latest[best], "The most accurate custom model by test accuracy.")
+        r.add("### 2e. What helped, what did not", DISCUSS)
+    else:
+        r.missing("2a-2e", "python train.py --model vgg_bn")
+
+    r.add("## 3. Transfer learning")
+    if transfer:
+        m = latest[transfer[0]]
+        r.run_line(m)
+        r.add("### 3b/3c. Training curves")
+        r.curves(m, "Only layer4 and the classifier train; the rest keeps its ImageNet weights.")
+        r.add("### 3e/3f/3g. First and last conv activations, first-conv weights")
+        r.model_section(m, filters=True)
+    else:
+        r.missing("3b-3g", "python train.py --model resnet18 --gpus 1")
+    if compare is not None and len(compare) < 2:
+        raise UserError("--compare needs two or more runs (model names or run folders)")
+    pair = [latest_or_path(latest, c) for c in compare] if compare else default_pair(latest, transfer)
+    r.add("### 3d. Comparison in one plot")
+    if len(pair) >= 2:
+        r.figure(visualize.plot_compare(pair, r.figures),
+                 "Train and validation loss of " + " and ".join(visualize.compare_labels(pair)) + " in one plot.")
+        r.add(DISCUSS)
+    else:
+        r.missing("3d", "python train.py --model resnet18 --gpus 1")
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    path.write_text(_portable("\n".join(r.lines)))
     return path
+
+
+def default_pair(latest: dict[str, dict], transfer: list[str]) -> list[dict]:
+    """The most accurate run against the transfer-learning run, or the two most accurate."""
+    ranked = sorted(latest.values(), key=_accuracy, reverse=True)
+    if transfer and ranked[0]["model"] != transfer[0]:
+        return [ranked[0], latest[transfer[0]]]
+    return ranked[:2]
+
+
+def latest_or_path(latest: dict[str, dict], spec: str) -> dict:
+    """--compare takes a model name (its latest run here) or a run folder / metrics.json."""
+    return latest[spec] if spec in latest else visualize.load_run(spec)

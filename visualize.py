@@ -39,7 +39,7 @@ def load_run(path: str | Path) -> dict:
     m = runs.read_metrics_file(file)
     if not m.get("epochs"):
         raise UserError(f"{file.parent} has no finished epoch yet (status: {m.get('status')}); nothing to plot")
-    m["run_dir"] = str(file.parent)
+    m["run_dir"], m["file"] = str(file.parent), file.name
     return m
 
 
@@ -51,10 +51,34 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def loss_label(m: dict) -> str:
+    """Runs with a recorded recipe log plain cross-entropy; older ones logged the smoothed objective."""
+    smoothing = (m.get("hparams") or {}).get("label_smoothing") or 0
+    if m.get("recipe") or not smoothing:
+        return "cross-entropy loss"
+    return f"loss (with label smoothing {smoothing})"
+
+
+def _epoch_axis(ax, epochs: list[int]) -> None:
+    if len(epochs) <= 12:
+        ax.set_xticks(range(1, max(epochs) + 1))  # whole epochs, even for a one-epoch run
+    else:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def run_name(m: dict) -> str:
+    """model-version_N (a run folder) or model-<file name> (a copied metrics.json): unique per run."""
+    where = Path(m["run_dir"]).name if m.get("file", "metrics.json") == "metrics.json" else Path(m["file"]).stem
+    return f"{m['model']}-{where}"
+
+
 def plot_curves(m: dict, out: Path) -> list[Path]:
     epochs = [e["epoch"] for e in m["epochs"]]
     paths, note = [], "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
-    for metric, label in (("loss", "cross-entropy loss"), ("acc", "accuracy")):
+    for metric, label in (("loss", loss_label(m)), ("acc", "accuracy")):
         fig, ax = plt.subplots(figsize=(6, 4))
         for stage, color in COLORS.items():
             ys = [e.get(f"{stage}_{metric}") for e in m["epochs"]]
@@ -62,27 +86,42 @@ def plot_curves(m: dict, out: Path) -> list[Path]:
                 continue  # e.g. resnet9 scores the test set only at the end (test_every_epoch=False)
             ax.plot(epochs, [y * 100 if y is not None and metric == "acc" else y for y in ys],
                     marker="o", color=color, label=stage)
-        ax.set(title=f"{m['model']}: {label} per epoch{note}", xlabel="epoch",
-               ylabel="accuracy (%)" if metric == "acc" else label)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend()
+        ax.set(title=f"{m['model']}: {label} per epoch{note}", ylabel="accuracy (%)" if metric == "acc" else label)
+        _epoch_axis(ax, epochs)
         paths.append(_save(fig, out / f"{m['model']}_{metric}.png"))
     return paths
 
 
-def plot_compare(a: dict, b: dict, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for m, style in ((a, "-"), (b, "--")):
+def compare_labels(ms: list[dict]) -> list[str]:
+    """A legend label per run that says what sets it apart: its model, its folder when a model
+    appears twice, and the settings whose values differ between the runs."""
+    models = [m["model"] for m in ms]
+    hps = [m.get("hparams") or {} for m in ms]
+    keys = sorted({k for hp in hps for k in hp if len({str(h.get(k)) for h in hps}) > 1})
+    labels = []
+    for m, hp in zip(ms, hps):
+        parts = [run_name(m) if models.count(m["model"]) > 1 else m["model"]]
+        if len(set(models)) == 1:  # different models differ in everything: their names say enough
+            parts += [f"{k}={hp.get(k)}" for k in keys]
+        labels.append(" ".join(parts))
+    return labels
+
+
+def plot_compare(ms: list[dict], out: Path) -> Path:
+    """Train and validation loss of two or more runs in one plot (the assignment's comparison)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = ("-", "--", ":", "-.")
+    for i, (m, label) in enumerate(zip(ms, compare_labels(ms))):
         epochs = [e["epoch"] for e in m["epochs"]]
         for stage, color in list(COLORS.items())[:2]:
-            ax.plot(epochs, [e.get(f"{stage}_loss") for e in m["epochs"]], style, marker="o", color=color,
-                    label=f"{m['model']} {stage}")
-    ax.set(title=f"{a['model']} vs {b['model']}: train and validation loss", xlabel="epoch", ylabel="loss")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _save(fig, out / f"compare_{a['model']}_{b['model']}.png")
+            ax.plot(epochs, [e.get(f"{stage}_loss") for e in m["epochs"]], styles[i % 4], marker="o",
+                    color=color if len(ms) == 2 else f"C{i}", alpha=1 if stage == "val" else 0.6,
+                    label=f"{label}: {stage}")
+    names = sorted({loss_label(m) for m in ms})
+    ax.set(title=" vs ".join(m["model"] for m in ms) + ": train and validation loss",
+           ylabel=names[0] if len(names) == 1 else "loss (see each run's smoothing)")
+    _epoch_axis(ax, sorted({e["epoch"] for m in ms for e in m["epochs"]}))
+    return _save(fig, out / ("compare_" + "_".join(run_name(m) for m in ms) + ".png"))
 
 
 def _datamodule(ckpt: dict):
@@ -153,7 +192,7 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="visualize.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, nargs in (("curves", 1), ("compare", 2), ("filters", 1), ("confusion", 1), ("table", "+")):
+    for name, nargs in (("curves", 1), ("compare", "+"), ("filters", 1), ("confusion", 1), ("table", "+")):
         c = sub.add_parser(name)
         c.add_argument("runs", nargs=nargs)
         c.add_argument("--out", default="figures")
@@ -161,20 +200,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = sub.add_parser("report")
     r.add_argument("logdir", nargs="?", default="lightning_logs")
     r.add_argument("--out", default="report")
+    r.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="the runs of item 3d: model names (their latest run) or run folders; "
+                        "default: the most accurate run against the resnet18 run")
     args = p.parse_args(argv)
-    import report  # the report's tables and report.md, which draw on the figures here
+    import report  # report.md, which draws on the figures here
+    import tables
 
     try:
         if args.command == "report":
-            print(report.write_report(Path(args.logdir), Path(args.out)))
+            print(report.write_report(Path(args.logdir), Path(args.out), args.compare))
             return 0
         out = Path(args.out)
         if args.command == "table":
-            print(report.results_table([load_run(r) for r in args.runs]))
+            print(tables.results_table([load_run(r) for r in args.runs]))
         elif args.command == "curves":
             print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
         elif args.command == "compare":
-            print(plot_compare(load_run(args.runs[0]), load_run(args.runs[1]), out))
+            if len(args.runs) < 2:
+                raise UserError("compare needs two or more runs")
+            print(plot_compare([load_run(r) for r in args.runs], out))
         elif args.command == "confusion":
             print(plot_confusion(args.runs[0], out))
         elif args.command == "filters":

@@ -28,7 +28,7 @@ def test_table_has_one_row_per_run_with_best_checkpoint_numbers(tmp_path, capsys
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 3 and out[0].startswith("| model")
-    assert out[2] == "| lenet | 1 | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 61.30% | none | cpu |"
+    assert out[2] == "| lenet | 1 | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 1.0900 | 61.30% | none | cpu |"
 
 
 def test_table_reads_copied_metrics_files_and_sums_training_seconds(tmp_path, capsys):
@@ -54,7 +54,7 @@ def test_table_groups_runs_that_differ_only_in_the_seed(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("| model | changed | n |") and len(out) == 4
     cells = out[2].split(" | ")
-    assert cells[1:3] == ["defaults", "3 (seeds 0 1 2)"] and cells[9] == cells[10] == "62.00% ± 2.00"
+    assert cells[1:3] == ["defaults", "3 (seeds 0 1 2)"] and cells[9] == cells[11] == "62.00% ± 2.00"
     assert out[3].split(" | ")[1:3] == ["lr=0.01", "1"]
 
 
@@ -110,7 +110,20 @@ def test_curves_writes_a_loss_and_an_accuracy_plot(tiny_runs, tmp_path):
 def test_compare_two_runs_in_one_plot(tiny_runs, tmp_path):
     assert visualize.main(["compare", str(tiny_runs / "lenet" / "version_0"), str(tiny_runs / "vgg_bn" / "version_0"),
                            "--out", str(tmp_path)]) == 0
-    assert png_size(tmp_path / "compare_lenet_vgg_bn.png") == (720, 480)
+    assert png_size(tmp_path / "compare_lenet-version_0_vgg_bn-version_0.png") == (840, 540)
+
+
+def test_compare_of_two_runs_of_one_model_labels_what_differs(tmp_path, monkeypatch):
+    write_run(tmp_path / "lenet" / "version_0", hparams={"tta": 0, "lr": 0.001})
+    write_run(tmp_path / "lenet" / "version_1", hparams={"tta": 0, "lr": 0.01})
+    runs = [visualize.load_run(tmp_path / "lenet" / v) for v in ("version_0", "version_1")]
+    assert visualize.compare_labels(runs) == ["lenet-version_0 lr=0.001", "lenet-version_1 lr=0.01"]
+    legends = []
+    monkeypatch.setattr(visualize, "_save", lambda fig, path: legends.append(
+        [t.get_text() for t in fig.axes[0].get_legend().get_texts()]) or path)
+    path = visualize.plot_compare(runs, tmp_path / "out")
+    assert path.name == "compare_lenet-version_0_lenet-version_1.png"
+    assert len(set(legends[0])) == 4 and "lenet-version_1 lr=0.01: val" in legends[0]
 
 
 @pytest.mark.slow
@@ -147,4 +160,4 @@ def test_report_skips_a_broken_run_with_a_warning(tiny_runs, tmp_path, capsys):
     (logdir / "lenet" / "version_1").mkdir()
     (logdir / "lenet" / "version_1" / "metrics.json").write_text("[1, 2]")
     assert visualize.main(["report", str(logdir), "--out", str(tmp_path / "out")]) == 0
-    assert "skipping" in capsys.readouterr().err and "## lenet" in (tmp_path / "out" / "report.md").read_text()
+    assert "skipping" in capsys.readouterr().err and "### 1a." in (tmp_path / "out" / "report.md").read_text()

@@ -1,0 +1,146 @@
+"""The report's Markdown tables: results (one row per experiment, repeats over seeds merged), each
+architecture as in the assignment's Table 1, and the training details a reader needs to repeat a
+run. Torch-free at import: `python visualize.py table` prints at once.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def _hparam(m: dict, key: str):
+    """A run's hyperparameter. Runs recorded before metrics.json held them all used the model's
+    default, which needs the model classes (and torch): only then are they imported."""
+    hp = m.get("hparams") or {}
+    if key in hp:
+        return hp[key]
+    from lit_modules import MODELS
+
+    return MODELS[m["model"]].all_defaults().get(key) if m["model"] in MODELS else None
+
+
+def _same_setup(m: dict) -> str:
+    """What makes runs repeats of one experiment: everything in the recipe but the seed."""
+    import json
+
+    setup = {"model": m["model"], "recipe": m.get("recipe") or m.get("hparams"), "epochs": len(m.get("epochs", [])),
+             "data": {k: v for k, v in (m.get("data") or {}).items() if k != "dir"}, "status": m.get("status"),
+             "device": m.get("device"), "precision": m.get("precision")}
+    return json.dumps(setup, sort_keys=True, default=str)
+
+
+def _cell(values: list[float | None], fmt) -> str:
+    """One run's value, or the mean +- standard deviation of repeats."""
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values)).rstrip('%')}"
+
+
+def results_table(runs: Sequence[dict]) -> str:
+    """One row per experiment: runs that differ only in their seed share a row, with the mean ±
+    standard deviation of their numbers and n. The numbers are the best checkpoint's (val and test
+    re-scored, with TTA if the model uses it), and its epoch where it is not the last; s/epoch is
+    the wall time divided by the epochs. Where
+    runs record it, a "train s" column adds up the epochs' training steps alone (train_seconds), and a
+    "changed" column lists what the run set differently from the model's defaults (--set, flags)."""
+    timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
+    changed = any(m.get("changes") for m in runs)
+    head = ("| model | " + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
+            + ("train s | " if timed else "") + "train loss | train acc | val loss | val acc | test loss | test acc "
+            "| TTA | device |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    groups: dict[str, list[dict]] = {}
+    for i, m in enumerate(runs):
+        key = _same_setup(m)
+        if any(g.get("seed") == m.get("seed") for g in groups.get(key, [])):
+            key += str(i)  # the same seed again is not a repeat over seeds: a row of its own
+        groups.setdefault(key, []).append(m)
+    pct, num = (lambda v: f"{100 * v:.2f}%"), (lambda v: f"{v:.4f}")
+    for group in groups.values():
+        m, n = group[0], len(group[0].get("epochs", []))
+        finals = [g.get("final") or (g["epochs"][-1] if g.get("epochs") else {}) for g in group]
+        col = lambda k, fmt: _cell([f.get(k) for f in finals], fmt)
+        p = m["params"]
+        status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
+        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
+        change = ", ".join(f"{k}={v}" for k, v in (m.get("changes") or {}).items()) or "defaults"
+        best = sorted({f.get("epoch") for f in finals if f.get("epoch") is not None})
+        epochs = f"{n} (best {', '.join(map(str, best))})" if best and best != [n] else str(n)
+        seeds = f"{len(group)} (seeds {' '.join(str(g.get('seed')) for g in group)})" if len(group) > 1 else "1"
+        train_s = [sum(e["train_seconds"] for e in g["epochs"]) if all("train_seconds" in e for e in g["epochs"])
+                   else None for g in group]
+        lines.append(f"| {m['model']}{status} | " + (f"{change} | " if changed else "") + f"{seeds} "
+                     f"| {p['total']:,} ({p['trainable']:,}) | {epochs} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
+                     + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
+                     + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
+                     f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {m['device']} |")
+    return "\n".join(lines)
+
+
+def architecture_table(model) -> str:
+    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for a
+    1x3x32x32 input; an activation that follows a layer is folded into that layer's row."""
+    import torch
+    from torch import nn
+
+    activations = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
+    rows: list[list[str]] = []
+
+    def hook(name: str):
+        def fn(module, inputs, output):
+            if isinstance(module, activations) and rows:
+                rows[-1][2] = type(module).__name__
+                return
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            shape = "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "?"
+            rows.append([f"{name} ({type(module).__name__})", shape, "", f"{params:,}"])
+        return fn
+
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children()) and n]
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    total = sum(p.numel() for p in model.parameters())
+    lines = ["| layer | output shape | activation | parameters |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines.append(f"| **total** | | | **{total:,}** |")
+    return "\n".join(lines)
+
+
+def training_details(m: dict, model) -> str:
+    hp = {**model.all_defaults(), **(m.get("hparams") or {}), **model.hparams}  # the recipe the run used
+    augment = hp.get("augment", True) and "--no-augment" not in m["command"]  # older runs: the flag only
+    flip = {"alternate": " + alternating horizontal flip", "none": ""}.get(hp["aug_flip"], " + random horizontal flip")
+    sched = ("constant learning rate" if not hp.get("schedule") else
+             f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
+             f"then linear decay to {hp['end_lr_frac']}x")
+    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding{flip}, "
+           f"per batch on the device" if augment else "none")
+    items = {
+        "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
+                     + (f", momentum {hp['momentum']}, nesterov {hp['nesterov']}" if hp["optimizer"] == "sgd" else "")
+                     + ")",
+        "learning-rate schedule": sched,
+        "batch size": hp["batch_size"], "epochs": f"{len(m['epochs'])} of {hp['epochs']}",
+        "loss": f"cross-entropy, label smoothing {hp['label_smoothing']}",
+        "augmentation": aug,
+        "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]
+                                  + " (final val/test scoring only)",
+        "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
+                          "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
+        "data": f"{m['data']['source']}: {m['data']['train']:,} train / {m['data']['val']:,} val / "
+                f"{m['data']['test']:,} test",
+        "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",
+    }
+    return "\n".join(f"- **{k}**: {v}" for k, v in items.items())
