@@ -2,7 +2,7 @@
 well: every per-epoch scalar at step = epoch (1, 2, ...), so runs of any batch size overlay; tags
 grouped by metric (loss/train, loss/val, loss/test, acc/...), with a custom-scalars layout that
 puts the three stages in one chart; the per-step training loss in its own group at the global
-step; and at the end (`log_final`) the best checkpoint's re-scored numbers under final/, the HParams
+step; and at the end (`log_final`) the best checkpoint's re-scored numbers under result/, the HParams
 table (every run's recipe beside its final numbers) and the filter images, at the best epoch.
 
 The model logs with `logger=False`: these are the only scalars in the event files.
@@ -18,6 +18,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from runs import EPOCH_TAGS, METRICS, STAGES
 
 METRIC_NAMES = {"loss": "cross-entropy loss (no label smoothing)", "acc": "accuracy"}
+# The best checkpoint's re-scored numbers: a group named to sort after the curves, not above them.
+RESULT = "result"
 
 
 def tb_tag(tag: str) -> str:
@@ -42,7 +44,7 @@ class EpochScalars(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tb = _writer(trainer)
         if tb is not None:  # once per run: TensorBoard's Custom Scalars tab, one chart per metric
-            charts = {METRIC_NAMES[m]: ["Multiline", [f"{m}/{s}" for s in STAGES] + [f"final/{s}_{m}" for s in STAGES[1:]]]
+            charts = {METRIC_NAMES[m]: ["Multiline", [f"{m}/{s}" for s in STAGES] + [f"{RESULT}/{s}_{m}" for s in STAGES[1:]]]
                       for m in METRICS}
             charts["training loss per step (with label smoothing)"] = ["Multiline", ["loss_step/train"]]
             tb.add_custom_scalars({"CIFAR-10": charts})
@@ -77,14 +79,14 @@ def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
 
 def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
               images: dict[str, torch.Tensor], caption: str) -> None:
-    """The best checkpoint's numbers (final/*), the HParams entry and the filter images, at the
+    """The best checkpoint's numbers (result/*), the HParams entry and the filter images, at the
     best epoch. `images`: tag -> (3, H, W) image, the tag saying what it shows."""
     from torch.utils.tensorboard.summary import hparams
 
     tb = _writer(trainer)
     if tb is None:
         return
-    metrics = {f"final/{k}": final[k] for k in (f"{s}_{m}" for s in STAGES[1:] for m in METRICS)
+    metrics = {f"{RESULT}/{k}": final[k] for k in (f"{s}_{m}" for s in STAGES[1:] for m in METRICS)
                if final.get(k) is not None}
     for tag, value in metrics.items():
         tb.add_scalar(tag, value, best_epoch)

@@ -65,7 +65,7 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     assert f"tensorboard --logdir {tmp_path / 'logs'}" in out and str(run_dir) in out
 
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
-    finals = {"final/val_acc", "final/val_loss", "final/test_acc", "final/test_loss"}
+    finals = {"result/val_acc", "result/val_loss", "result/test_acc", "result/test_loss"}
     # Nothing but what a user asked for: per-epoch curves at step = epoch, the step loss, the final numbers.
     assert TAGS | finals <= set(events.Tags()["scalars"]) <= TAGS | finals | {"loss_step/train"}
     assert all([e.step for e in events.Scalars(t)] == [1, 2] for t in TAGS)
