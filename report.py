@@ -52,11 +52,12 @@ def _portable(text: str) -> str:
 class _Report:
     """report.md's lines; figures go to out/figures, and every path in the text is relative to out."""
 
-    def __init__(self, out: Path):
-        self.out, self.figures, self.lines = out, out / "figures", []
+    def __init__(self, out: Path, logdir: Path):
+        self.out, self.logdir, self.figures, self.lines = out, logdir, out / "figures", []
 
-    def add(self, *lines: str) -> None:
-        self.lines += [*lines, ""]
+    def add(self, *blocks: str) -> None:
+        for block in blocks:  # a blank line after each: a table must not touch a paragraph
+            self.lines += [block, ""]
 
     def figure(self, path: Path, caption: str) -> None:
         self.add(f"![{caption}]({path.relative_to(self.out).as_posix()})", f"*{caption}*")
@@ -71,19 +72,26 @@ class _Report:
         self.figure(acc, f"{m['model']}: accuracy per epoch, {stages}. {what}")
 
     def run_line(self, m: dict) -> None:
-        rel = os.path.relpath(m["run_dir"], self.out)
-        self.add(f"Run: `{Path(rel).as_posix()}`; command: `{_portable(m['command'])}`")
+        """The run folder as the logdir names it (lenet/version_3): the same on every machine."""
+        rel = os.path.relpath(m["run_dir"], self.logdir)
+        self.add(f"Run: `{Path(rel).as_posix()}` in the logdir; command: `{m['command']}`")
 
     def model_section(self, m: dict, filters: bool) -> None:
         """Architecture table, training details and, if asked, the filter and confusion figures."""
+        missing = None
         try:
             model, _ = checkpoints.load_model(m["run_dir"])
-        except UserError as e:
-            self.add(f"(no architecture or figures from a checkpoint: {e})")
-            return
+        except UserError as e:  # a copied metrics.json, say: the structure still follows from the recipe
+            model, missing = _untrained(m), e
+            if model is None:
+                self.add(f"(no architecture: {e})")
+                return
         self.add(f"Architecture of `{m['model']}` (a 1x3x32x32 input):", architecture_table(model))
         self.add("Training details:", training_details(m, model))
-        if not filters:
+        if filters and missing is not None:
+            self.add(f"**Missing** (filter figures and confusion matrix of {m['model']}): they need the run's "
+                     f"checkpoint, which is not next to this record. Make them with `{m['command']}`.")
+        if not filters or missing is not None:
             return
         first = next(mod for mod in model.modules() if isinstance(mod, nn.Conv2d))
         frozen = "" if first.weight.requires_grad else " This layer is frozen: its weights were not trained" + (
@@ -98,6 +106,23 @@ class _Report:
                     f"{m['model']}: test confusion matrix of the best checkpoint (no TTA), per-class accuracy.")
 
 
+def _untrained(m: dict):
+    """The run's network rebuilt from its recorded recipe (untrained): for the architecture table."""
+    from lit_modules import MODELS
+
+    cls = MODELS.get(m["model"])
+    if cls is None:
+        return None
+    specs = cls.all_specs()
+    hp = {k: v for k, v in (m.get("hparams") or {}).items() if k in specs}
+    if "weights" in specs:
+        hp["weights"] = "none"
+    try:
+        return cls(**hp)
+    except UserError:
+        return None
+
+
 def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) -> Path:
     """report.md in the order of the assignment's items; items without a run say how to make one."""
     from lit_modules import MODELS
@@ -105,7 +130,7 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) 
     latest = latest_runs(logdir)
     transfer = [n for n in latest if "weights" in MODELS.get(n, MODELS["lenet"]).all_defaults()]
     custom = [n for n in latest if n != "lenet" and n not in transfer]
-    r = _Report(out)
+    r = _Report(out, logdir)
     r.add("# CIFAR-10 results", "Made by `python visualize.py report` from the latest finished run of each "
           "model; paths are relative to this file. Val and test numbers are the best checkpoint's "
           "(by validation accuracy), re-scored with the model's TTA.", results_table(list(latest.values())))

@@ -113,13 +113,15 @@ def plot_compare(ms: list[dict], out: Path) -> Path:
     styles = ("-", "--", ":", "-.")
     for i, (m, label) in enumerate(zip(ms, compare_labels(ms))):
         epochs = [e["epoch"] for e in m["epochs"]]
+        if loss_label(m) != "cross-entropy loss":  # an older record: its loss includes the smoothing
+            label += f" ({loss_label(m).removeprefix('loss (')}"
         for stage, color in list(COLORS.items())[:2]:
             ax.plot(epochs, [e.get(f"{stage}_loss") for e in m["epochs"]], styles[i % 4], marker="o",
                     color=color if len(ms) == 2 else f"C{i}", alpha=1 if stage == "val" else 0.6,
                     label=f"{label}: {stage}")
     names = sorted({loss_label(m) for m in ms})
     ax.set(title=" vs ".join(m["model"] for m in ms) + ": train and validation loss",
-           ylabel=names[0] if len(names) == 1 else "loss (see each run's smoothing)")
+           ylabel=names[0] if len(names) == 1 else "loss (smoothing: see the legend)")
     _epoch_axis(ax, sorted({e["epoch"] for m in ms for e in m["epochs"]}))
     return _save(fig, out / ("compare_" + "_".join(run_name(m) for m in ms) + ".png"))
 
