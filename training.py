@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from errors import UserError
 
+
 class _NoAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "Tip:" not in record.getMessage()

@@ -103,6 +103,9 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     hp_data = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
     start = plugin_data_pb2.HParamsPluginData.FromString(hp_data).session_start_info
     assert start.hparams["model"].string_value == "lenet" and start.hparams["epochs"].number_value == 2
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/experiment").plugin_data.content).experiment
+    assert {info.name.tag for info in experiment.metric_infos} == finals  # the HParams table's metrics
     assert m["final"]["val_acc"] == max(e["val_acc"] for e in m["epochs"]) == best_row["val_acc"]
     assert m["final"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-6)
     assert m["final"]["test_loss"] == pytest.approx(best_row["test_loss"], rel=1e-4)
