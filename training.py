@@ -43,7 +43,7 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     chosen = recipe.apply_overrides({**defaults, **flags}, specs, args.set or [])
     changed = {k: v for k, v in chosen.items() if v != defaults[k] or k in flags}
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
-    print("this run: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + f", seed={args.seed}")
+    print("this run: " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults") + f", seed={args.seed}")
     return recipe.split(chosen, specs)
 
 
