@@ -7,8 +7,9 @@ Validation returns two dataloaders, [val, test], so the test set is scored every
 x-axis as train and val (or [val] alone with test_every_epoch=False). `test_dataloader` is the
 final evaluation's data: [val, test], both scored by one `trainer.test` of the best checkpoint.
 
-What other code may use besides the Lightning hooks: `batch_size`, `source`, `classes`, `sizes`, `train_sample(n)` and
-`val_image(i)`; the arrays and index tensors behind them are this module's business.
+What other code may use besides the Lightning hooks: `batch_size`, `source`, `classes`, `sizes`,
+`train_sample(n)`, `val_image(i)` and `resume_at(epoch)`; the arrays and index tensors behind them
+are this module's business.
 """
 from __future__ import annotations
 
