@@ -40,4 +40,7 @@ for row in "${rows[@]}"; do
   read -ra more <<< "${EXTRA:-}"
   python train.py --model vgg_bn --data-dir "$data" --logdir "$logdir/$name" "${extra[@]}" "${more[@]}"
 done
-python visualize.py table "$logdir"/*/vgg_bn/version_*
+shopt -s nullglob  # rows not run yet have no folders
+names=()
+for row in "${rows[@]}"; do names+=("$logdir/${row%%|*}"/vgg_bn/version_*); done
+python visualize.py table "${names[@]}"  # in the order of the rows above
