@@ -35,14 +35,19 @@ def finished_epochs(ckpt: dict[str, Any]) -> int:
     return int(ckpt["epoch"]) + 1
 
 
-def epochs_of(path: Path, name: str) -> int:
-    """The number of finished epochs in a checkpoint file, after checking it holds model `name`."""
+def read_model(path: Path, name: str) -> dict[str, Any]:
+    """A checkpoint file as a dict, after checking it holds model `name`."""
     ckpt = read(path)
     saved = model_name(ckpt)
     if saved != name:
         raise UserError(f"checkpoint {path} holds a {saved or ckpt['hyper_parameters'].get('model')} model, "
                         f"not {name}; match --model to it")
-    return finished_epochs(ckpt)
+    return ckpt
+
+
+def epochs_of(path: Path, name: str) -> int:
+    """The number of finished epochs in a checkpoint file, after checking it holds model `name`."""
+    return finished_epochs(read_model(path, name))
 
 
 def best_in(run_dir: Path) -> Path:

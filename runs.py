@@ -127,8 +127,7 @@ def original_argv(ckpt_path: Path, run_dir: Path | None, name: str) -> list[str]
     m = _usable_metrics(run_dir)
     if m is not None:
         return shlex.split(m["command"])[2:]
-    checkpoints.epochs_of(ckpt_path, name)  # a checkpoint of this model, or a clear error
-    ckpt = checkpoints.read(ckpt_path)
+    ckpt = checkpoints.read_model(ckpt_path, name)  # a checkpoint of this model, or a clear error
     if isinstance(ckpt.get("command"), str):  # written by MetricsJSON since the recipe is recorded
         return shlex.split(ckpt["command"])[2:]
     hp = {**ckpt.get("datamodule_hyper_parameters", {}), **ckpt["hyper_parameters"]}  # older checkpoints
