@@ -25,6 +25,7 @@ rows=(
   "no_weight_decay|--set weight_decay=0"
   "no_tta|--set tta=0"
   "adam|--set optimizer=adam lr=0.001"
+  "no_batchnorm_lr0.02|--set batchnorm=false lr=0.02"  # not one removal: no BatchNorm, lr retuned
 )
 for row in "${rows[@]}"; do
   name=${row%%|*}
