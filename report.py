@@ -131,7 +131,11 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) 
     transfer = [n for n in latest if "weights" in MODELS.get(n, MODELS["lenet"]).all_defaults()]
     custom = [n for n in latest if n != "lenet" and n not in transfer]
     r = _Report(out, logdir)
-    r.add("# CIFAR-10 results", "Made by `python visualize.py report` from the latest finished run of each "
+    from datamodules.sources import DATASETS
+    from tables import dataset
+
+    titles = sorted({DATASETS[dataset(m)].title if dataset(m) in DATASETS else dataset(m) for m in latest.values()})
+    r.add(f"# {' and '.join(titles)} results", "Made by `python visualize.py report` from the latest finished run of each "
           "model; paths are relative to this file. Val and test numbers are the best checkpoint's "
           "(by validation accuracy), re-scored with the model's TTA.", results_table(list(latest.values())))
 

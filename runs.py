@@ -200,7 +200,7 @@ def run_info(args, argv, devices, precision: str, dm, model, recipe: dict[str, d
     changes = {k: v for group in recipe.values() for k, v in group.items() if v != defaults[k]}
     return {"model": args.model, "command": "python train.py " + shlex.join(argv), "seed": args.seed,
             "device": device_name(devices["accelerator"], devices["devices"]), "precision": precision,
-            "data": {"source": dm.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes},
+            "data": {"source": dm.source, "dir": str(Path(args.data_dir).resolve()), **dm.sizes, **dm.description},
             "params": model.param_counts(), "recipe": recipe, "changes": changes,
             "hparams": {k: v for g in recipe.values() for k, v in g.items()},
             "environment": environment()}

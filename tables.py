@@ -18,6 +18,21 @@ def _hparam(m: dict, key: str):
     return MODELS[m["model"]].all_defaults().get(key) if m["model"] in MODELS else None
 
 
+def dataset(m: dict) -> str:
+    """The --dataset a run trained on (runs recorded before there was a choice: cifar10)."""
+    return (m.get("data") or {}).get("dataset", "cifar10")
+
+
+def classes(m: dict) -> list[str]:
+    """The class names a run recorded; runs recorded before there was a choice trained on CIFAR-10."""
+    recorded = (m.get("data") or {}).get("classes")
+    if recorded:
+        return recorded
+    from datamodules.sources import CLASSES  # imports torch: only for older records
+
+    return list(CLASSES)
+
+
 def _same_setup(m: dict) -> str:
     """What makes runs repeats of one experiment: everything in the recipe but the seed."""
     import json
@@ -49,7 +64,8 @@ def results_table(runs: Sequence[dict]) -> str:
     "changed" column lists what the run set differently from the model's defaults (--set, flags)."""
     timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
     changed = any(m.get("changes") for m in runs)
-    head = ("| model | " + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
+    other_data = {dataset(m) for m in runs} != {"cifar10"}  # then a column says which data each row is
+    head = ("| model | " + ("data | " if other_data else "") + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
             + ("train s | " if timed else "") + "train loss | train acc | val loss | val acc | test loss | test acc "
             "| TTA | device |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -73,7 +89,8 @@ def results_table(runs: Sequence[dict]) -> str:
         seeds = f"{len(group)} (seeds {' '.join(str(g.get('seed')) for g in group)})" if len(group) > 1 else "1"
         train_s = [sum(e["train_seconds"] for e in g["epochs"]) if all("train_seconds" in e for e in g["epochs"])
                    else None for g in group]
-        lines.append(f"| {m['model']}{status} | " + (f"{change} | " if changed else "") + f"{seeds} "
+        lines.append(f"| {m['model']}{status} | " + (f"{dataset(m)} ({len(classes(m))} classes) | " if other_data else "")
+                     + (f"{change} | " if changed else "") + f"{seeds} "
                      f"| {p['total']:,} ({p['trainable']:,}) | {epochs} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
                      + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
                      + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
@@ -82,8 +99,8 @@ def results_table(runs: Sequence[dict]) -> str:
 
 
 def architecture_table(model) -> str:
-    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for a
-    1x3x32x32 input; an activation that follows a layer is folded into that layer's row."""
+    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for one
+    input image of the size the model was built for; an activation that follows a layer is folded into that layer's row."""
     import torch
     from torch import nn
 
@@ -106,7 +123,8 @@ def architecture_table(model) -> str:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
+            size = model.hparams.image_size
+            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
     finally:
         model.train(was_training)
         for h in handles:
@@ -125,7 +143,9 @@ def training_details(m: dict, model) -> str:
     sched = ("constant learning rate" if not hp.get("schedule") else
              f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
              f"then linear decay to {hp['end_lr_frac']}x")
-    aug = (f"random crop 32x32 after {hp['aug_padding']}-pixel {hp['aug_pad_mode']} padding{flip}, "
+    size = model.hparams.image_size
+    pad = round(hp["aug_padding"] * size / 32)  # as the data module scales it
+    aug = (f"random crop {size}x{size} after {pad}-pixel {hp['aug_pad_mode']} padding{flip}, "
            f"per batch on the device" if augment else "none")
     items = {
         "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
@@ -139,8 +159,8 @@ def training_details(m: dict, model) -> str:
                                   + " (final val/test scoring only)",
         "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
                           "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
-        "data": f"{m['data']['source']}: {m['data']['train']:,} train / {m['data']['val']:,} val / "
-                f"{m['data']['test']:,} test",
+        "data": f"{dataset(m)}, {len(classes(m))} classes, {m['data']['source']}: "
+                f"{m['data']['train']:,} train / {m['data']['val']:,} val / {m['data']['test']:,} test",
         "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",
     }
     return "\n".join(f"- **{k}**: {v}" for k, v in items.items())

@@ -1,9 +1,11 @@
-"""Train one model on CIFAR-10 and write lightning_logs/<model>/version_N/.
+"""Train one model on CIFAR-10 (or CIFAR-100, or a folder of images) and write lightning_logs/<model>/version_N/.
 
     python train.py --model lenet                      # the model's own defaults, GPU if there is one
     python train.py --model lenet --gpus 0 --epochs 2 --data-dir ../cifar10-jpeg
     python train.py --model vgg_bn --set weight_decay=0 label_smoothing=0 --seeds 0 1 2
     python train.py --model vgg_bn --show-defaults     # every key --set takes, with what it does
+    python train.py --model vgg_bn --dataset cifar100  # the same recipe on CIFAR-100 (downloaded)
+    python train.py --model lenet --dataset folder --data-dir my_images --image-size 32
 
 Each run directory holds TensorBoard events, hparams.yaml, checkpoints/ (best by val acc, and last)
 and metrics.json (rewritten every epoch). Bad input exits with code 2 and a one-line message.
@@ -53,11 +55,12 @@ def _nonempty(text: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from datamodules.sources import DATASETS
     from devices import PRECISIONS
     from lit_modules import MODELS
     from lit_modules.base import OPTIMIZERS
 
-    p = _Parser(prog="train.py", description="Train a CIFAR-10 classifier with PyTorch Lightning.")
+    p = _Parser(prog="train.py", description="Train an image classifier (CIFAR-10 by default) with PyTorch Lightning.")
     p.add_argument("--model", required=True, choices=list(MODELS), help="which network to train")
     p.add_argument("--gpus", type=int, default=None,
                    help="number of GPUs, 0 for CPU (default: one GPU if there is one, else CPU)")
@@ -68,8 +71,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", metavar="imagenet|none|PATH",
                    help="resnet18's start: torchvision's ImageNet weights (default), random, or a state-dict file")
     p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="0 to 2**32 - 1")
-    p.add_argument("--data-dir", type=_nonempty, default="data",
-                   help="CIFAR-10 in torchvision's layout (downloaded here if missing) or a class-folder tree")
+    p.add_argument("--dataset", choices=list(DATASETS), default="cifar10",
+                   help="; ".join(f"{k}: {s.accepts}" for k, s in DATASETS.items())
+                   + " (cifar10 and cifar100 are downloaded into --data-dir when missing)")
+    p.add_argument("--data-dir", type=_nonempty, default="data", help="the folder that holds --dataset")
+    p.add_argument("--image-size", type=_positive(int), metavar="N",
+                   help="with --dataset folder: resize every image to NxN (default: keep their one size)")
     p.add_argument("--logdir", type=_nonempty, default="lightning_logs")
     p.add_argument("--num-workers", type=_bounded(int, 0), default=0,
                    help="DataLoader workers; 0 is fastest here, batches are slices of in-memory tensors")

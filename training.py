@@ -51,7 +51,8 @@ def _load_data(args: argparse.Namespace, data: dict[str, Any], on_gpu: bool):
     from datamodules.cifar10 import CIFAR10DataModule
 
     dm = CIFAR10DataModule(args.data_dir, **data, num_workers=args.num_workers, seed=args.seed,
-                           eval_batch_size=min(500, 4 * data["batch_size"]), on_device=on_gpu)
+                           eval_batch_size=min(500, 4 * data["batch_size"]), on_device=on_gpu,
+                           dataset=args.dataset, resize_to=args.image_size)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
     dm.val_image(args.filter_image)  # --filter-image must name a validation image
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = _load_data(args, groups["data"], on_gpu)
     dm.resume_at(done)
-    model = cls(**groups["model"])
+    model = cls(**groups["model"], **dm.model_inputs)
     if args.compile:
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
 

@@ -131,7 +131,8 @@ def _datamodule(ckpt: dict):
     from datamodules.cifar10 import CIFAR10DataModule
 
     hp = ckpt.get("datamodule_hyper_parameters", {})
-    dm = CIFAR10DataModule(hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000), seed=hp.get("seed", 0))
+    dm = CIFAR10DataModule(hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000), seed=hp.get("seed", 0),
+                           dataset=hp.get("dataset", "cifar10"), resize_to=hp.get("resize_to"))
     dm.setup("fit")
     return dm
 
@@ -165,30 +166,49 @@ def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
 
 
 def plot_confusion(target: str | Path, out: Path) -> Path:
-    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA)."""
+    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA).
+    Up to 20 classes: the matrix with counts, classes named on both axes. More (CIFAR-100): the
+    matrix as an image beside every class's accuracy, sorted."""
     import torch
-
-    from datamodules.augment import normalize
 
     model, ckpt = checkpoints.load_model(target)
     dm = _datamodule(ckpt)
-    images, labels = dm.arrays.test_images, dm.arrays.test_labels
+    images, labels = dm.test_set()
     with torch.no_grad():
-        preds = torch.cat([model(normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
+        preds = torch.cat([model(model.normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
     classes, k = dm.classes, len(dm.classes)
     cm = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
     per_class = cm.diag() / cm.sum(1).clamp_min(1)
+    title = f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy"
+    rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    if k > 20:
+        return _save(_many_classes(rates, per_class, classes, title), out / f"{model.name}_confusion.png")
     fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(cm / cm.sum(1, keepdim=True).clamp_min(1), cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > 0.5 * cm[i].sum() else "black")
     ax.set_xticks(range(k), classes, rotation=45, ha="right")
     ax.set_yticks(range(k), [f"{c} ({100 * a:.0f}%)" for c, a in zip(classes, per_class.tolist())])
-    ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)",
-           title=f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy")
+    ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)", title=title)
     return _save(fig, out / f"{model.name}_confusion.png")
+
+
+def _many_classes(rates, per_class, classes: Sequence[str], title: str):
+    """Too many classes for numbers in cells: the matrix as an image, and the sorted accuracies."""
+    k = len(classes)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, max(6, 0.16 * k)), width_ratios=(3, 2))
+    left.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+    left.set(xlabel="predicted class index", ylabel="true class index", title="share of each true class")
+    order = per_class.argsort(descending=True).tolist()
+    right.barh(range(k), [100 * per_class[i].item() for i in order], color="tab:blue")
+    right.set_yticks(range(k), [classes[i] for i in order], fontsize=max(4, min(8, 600 // k)))
+    right.set_ylim(k - 0.5, -0.5)  # best at the top, no empty margin
+    right.set(xlabel="accuracy (%)", xlim=(0, 100), title="per-class accuracy, best first")
+    right.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    return fig
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,11 +31,16 @@ import torch  # noqa: E402
 
 import runs  # noqa: E402
 from datamodules import sources  # noqa: E402
-from datamodules.augment import MEAN, STD, normalize, random_crop_flip  # noqa: E402
+from datamodules.augment import normalize as _normalize, random_crop_flip  # noqa: E402
 from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
 
 
 VAL_SIZE = ["--val-size", "5000"]
+MEAN, STD = sources.CIFAR10_STATS
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    return _normalize(images, MEAN, STD)
 
 
 def lightning_epoch(data_dir: str) -> float:

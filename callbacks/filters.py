@@ -15,7 +15,6 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchvision.utils import make_grid
 
-from datamodules.augment import normalize
 
 
 def conv_layers(model: nn.Module) -> tuple[tuple[str, nn.Conv2d], tuple[str, nn.Conv2d]]:
@@ -37,7 +36,7 @@ def capture(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor | s
     model.eval()
     try:
         device = next(model.parameters()).device
-        out["logits"] = model(normalize(image[None].to(device)))[0].float().cpu()
+        out["logits"] = model(model.normalize(image[None].to(device)))[0].float().cpu()
     finally:
         model.train(was_training)
         for h in hooks:

@@ -47,7 +47,7 @@ class EpochScalars(pl.Callback):
             charts = {METRIC_NAMES[m]: ["Multiline", [f"{m}/{s}" for s in STAGES] + [f"{RESULT}/{s}_{m}" for s in STAGES[1:]]]
                       for m in METRICS}
             charts["training loss per step (with label smoothing)"] = ["Multiline", ["loss_step/train"]]
-            tb.add_custom_scalars({"CIFAR-10": charts})
+            tb.add_custom_scalars({"curves": charts})
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = trainer.global_step

@@ -4,30 +4,28 @@ Per-image PIL transforms cost a Python call per image; here one batch is a handf
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
-# CIFAR-10 training-set statistics (the usual published values).
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
+_STATS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # mean/std *255, per (device, mean, std)
 
 
-_STATS: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # mean/std *255, per device
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) in [0, 255] -> float32 normalised with the CIFAR-10 mean/std."""
-    dev = images.device
-    if dev not in _STATS:
-        _STATS[dev] = (torch.tensor(MEAN, device=dev).view(1, 3, 1, 1) * 255,
-                       torch.tensor(STD, device=dev).view(1, 3, 1, 1) * 255)
-    mean, std = _STATS[dev]
+def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (N, 3, H, W) in [0, 255] -> float32 normalised with the data set's per-channel mean/std
+    (in [0, 1]: the data module's, or the ones a model records from the data it was trained on)."""
+    key = (images.device, tuple(mean), tuple(std))
+    if key not in _STATS:  # made once: a new tensor per batch would be a host-to-device copy each step
+        _STATS[key] = (torch.tensor(mean, device=images.device).view(1, 3, 1, 1) * 255,
+                       torch.tensor(std, device=images.device).view(1, 3, 1, 1) * 255)
+    mean, std = _STATS[key]
     # One new tensor, then in place: the same numbers as (x - mean) / std at a third of the cost.
     return images.to(torch.float32, copy=True).sub_(mean).div_(std)
 
 
 def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant",
                      flip: bool = True) -> torch.Tensor:
-    """RandomCrop(32, padding) + RandomHorizontalFlip for a whole batch at once.
+    """RandomCrop(size, padding) + RandomHorizontalFlip for a whole batch at once.
 
     Works on uint8 before normalisation, so zero padding means black pixels, exactly as
     torchvision's RandomCrop on a PIL image; mode="reflect" mirrors the border instead (airbench).

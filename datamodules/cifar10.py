@@ -1,117 +1,51 @@
-"""The CIFAR-10 LightningDataModule: uint8 tensors in memory, batches cut by index, augmented on device.
+"""The LightningDataModule of CIFAR-10 and the other data sets (datamodules/sources.py): uint8
+tensors in memory, batches cut by index, augmented on device.
 
     dm = CIFAR10DataModule(data_dir="data", batch_size=64)   # downloads into data/ when missing
     dm = CIFAR10DataModule(data_dir="../cifar10-jpeg")       # or a class-folder tree, offline
+    dm = CIFAR10DataModule(data_dir="data", dataset="cifar100")
 
 Validation returns two dataloaders, [val, test], so the test set is scored every epoch on the same
 x-axis as train and val (or [val] alone with test_every_epoch=False). `test_dataloader` is the
 final evaluation's data: [val, test], both scored by one `trainer.test` of the best checkpoint.
 
 What other code may use besides the Lightning hooks: `batch_size`, `source`, `classes`, `sizes`,
-`train_sample(n)`, `val_image(i)` and `resume_at(epoch)`; the arrays and index tensors behind them
-are this module's business.
+`model_inputs` (what a network must know of the data: classes, image size, mean/std), `normalize`,
+`description`, `train_sample(n)`, `val_image(i)`, `test_set()` and `resume_at(epoch)`; the arrays
+and index tensors behind them are this module's business.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
-
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from datamodules import sources
 from datamodules.augment import normalize, random_crop_flip
-
-
-class _Tensors(Dataset):
-    """Indexed by a whole batch of indices at once: one gather per batch, not one per image."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, key: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx, mirror = key if isinstance(key, tuple) else (key, None)
-        if self.images.is_cuda:  # a copy from pageable memory waits for the GPU; from pinned, it does not
-            idx, mirror = idx.pin_memory(), None if mirror is None else mirror.pin_memory()
-        idx = idx.to(self.images.device, non_blocking=True)
-        images = self.images.index_select(0, idx)  # 10x faster than images[idx] on the CPU
-        if mirror is not None:  # alternating flips, decided by the sampler
-            mirror = mirror.to(images.device, non_blocking=True)[:, None, None, None]
-            # torch.where, not images[mirror] = ...: a boolean index makes a GPU wait for the host,
-            # and on the CPU it saves only 0.2 of 4.4 ms per 512 images (measured).
-            images = torch.where(mirror, images.flip(-1), images)
-        return images, self.labels.index_select(0, idx)
-
-
-class BatchIndexSampler(Sampler):
-    """Yields index tensors of one batch each; shuffles by (seed, epoch) and shards across DDP ranks.
-
-    Its own sharding (instead of Lightning's DistributedSampler injection) keeps batches as single
-    gathers; seeding by epoch makes the order the same for a resumed run as for an unbroken one.
-
-    `alternate_flip`: airbench's alternating flip. Each image gets a random mirror bit once (from
-    the seed) and every other epoch all bits invert, so over two epochs every image is seen both
-    ways; random flipping instead shows a quarter of the images the same way twice in a row. Then
-    it yields (indices, mirror bits) and the dataset flips while gathering.
-    """
-
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 epoch: int = 0, alternate_flip: bool = False):
-        """`epoch`: the epoch the first iterator is for. Lightning calls set_epoch at the start of
-        every epoch, but creates (and prefetches from) the first iterator before that, so a resumed
-        run must say where it starts."""
-        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
-        self.mirror = None
-        if alternate_flip:
-            self.mirror = torch.rand(n, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
-        self.epoch, self.rank, self.world_size = epoch, 0, 1
-
-    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
-        self.epoch = epoch
-
-    def _indices(self) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.n)[self.rank::self.world_size]
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        idx = torch.randperm(self.n, generator=g)
-        per_rank = self.n // self.world_size  # equal shards, so every rank takes the same number of steps
-        return idx[self.rank * per_rank:(self.rank + 1) * per_rank]
-
-    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
-        idx = self._indices()
-        stop = len(idx) - len(idx) % self.batch_size if self.drop_last else len(idx)
-        batches = (idx[i:i + self.batch_size] for i in range(0, stop, self.batch_size))
-        if self.mirror is None:
-            return iter(batches)
-        odd = bool(self.epoch % 2)
-        return iter((b, self.mirror[b] ^ odd) for b in batches)
-
-    def __len__(self) -> int:
-        n = len(self._indices())
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+from datamodules.sampler import BatchIndexSampler, _Tensors
 
 
 class CIFAR10DataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
                  val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500,
                  aug_padding: int = 4, aug_pad_mode: str = "constant", on_device: bool = False,
-                 aug_flip: str = "random", test_every_epoch: bool = True):
+                 aug_flip: str = "random", test_every_epoch: bool = True, dataset: str = "cifar10",
+                 resize_to: int | None = None):
         """The data keys of a model's recipe (recipe.py) arrive here whole:
         `aug_padding`/`aug_pad_mode`: the training crop pads by that many pixels (zeros, or
-        "reflect") and cuts 32x32. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
+        "reflect") and cuts the image size again; the padding is for 32x32 images and scales with
+        the image size. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
         "alternate" (see BatchIndexSampler) or "none". `augment=False` turns crop and flip off.
         `on_device`: keep the whole data set on the trainer's device (a GPU holds CIFAR-10's 180 MB of
         uint8 easily): batches are then gathered there and no host-to-device copy is left in the loop.
         `test_every_epoch`: False drops the test set from the per-epoch validation (it is then scored
-        once, at the end), which saves a 10,000-image pass each epoch."""
+        once, at the end), which saves a 10,000-image pass each epoch. `dataset`: a key of
+        sources.DATASETS; `resize_to`: resize a folder tree's images to that square (--image-size)."""
         super().__init__()
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
-        self.arrays: sources.CIFAR10Arrays | None = None
+        self.arrays: sources.ImageArrays | None = None
         self.train_idx = self.val_idx = None
         self.first_epoch = 0  # 0-based; a resumed run starts later (resume_at)
 
@@ -125,8 +59,9 @@ class CIFAR10DataModule(pl.LightningDataModule):
         if self.data_dir.exists() and not self.data_dir.is_dir():
             from errors import UserError
             raise UserError(f"--data-dir {self.data_dir} is a file; pass the folder that holds the data")
-        if sources.detect_layout(self.data_dir) is None:
-            sources.download(self.data_dir)
+        source = sources.get(self.hparams.dataset)
+        if not source.present(self.data_dir) and source.download is not None:
+            source.download(self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is None:  # train.py loads early, to fail fast and record sizes
@@ -140,7 +75,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
             setattr(a, name, getattr(a, name).to(device))
 
     def _load(self) -> None:
-        self.arrays = sources.load(self.data_dir)
+        self.arrays = sources.load(self.data_dir, self.hparams.dataset, self.hparams.resize_to)
         n = len(self.arrays.train_labels)
         val_size = self.hparams.val_size
         if not 0 < val_size < n:
@@ -162,15 +97,37 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return sources.CLASSES
+        return self.arrays.classes
+
+    @property
+    def model_inputs(self) -> dict:
+        """What a network is built for: class count, image size, and the mean/std of its inputs
+        (a model records them, so a checkpoint can normalise an image the way it was trained)."""
+        a = self.arrays
+        return {"num_classes": len(a.classes), "image_size": a.image_size, "mean": list(a.mean), "std": list(a.std)}
+
+    @property
+    def description(self) -> dict:
+        """The data set for the run's record: its name, classes and statistics."""
+        a = self.arrays
+        return {"dataset": self.hparams.dataset, "classes": list(a.classes), "image_size": a.image_size,
+                "mean": list(a.mean), "std": list(a.std)}
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the float inputs the model trains on (this data set's mean/std)."""
+        return normalize(images, self.arrays.mean, self.arrays.std)
+
+    def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The test images (uint8) and labels."""
+        return self.arrays.test_images, self.arrays.test_labels
 
     def train_sample(self, n: int) -> torch.Tensor:
-        """The first n training images of the split (uint8, N x 3 x 32 x 32): the same on every run
+        """The first n training images of the split (uint8, N x 3 x S x S): the same on every run
         with this seed, so a model may derive fixed weights from them (resnet9's whitening)."""
         return self.arrays.train_images[self.train_idx[:n]]
 
     def val_image(self, i: int) -> tuple[torch.Tensor, int]:
-        """Validation image i (uint8, 3 x 32 x 32) and its label."""
+        """Validation image i (uint8, 3 x S x S) and its label."""
         if not 0 <= i < len(self.val_idx):
             from errors import UserError
             raise UserError(f"image {i} is not a validation image index (0 to {len(self.val_idx) - 1})")
@@ -218,6 +175,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            images = random_crop_flip(images, self.hparams.aug_padding, self.hparams.aug_pad_mode,
+            padding = round(self.hparams.aug_padding * images.shape[-1] / 32)  # 4 pixels at 32: 8 at 64
+            images = random_crop_flip(images, padding, self.hparams.aug_pad_mode,
                                       flip=self.hparams.aug_flip == "random")
-        return normalize(images), labels
+        return self.normalize(images), labels

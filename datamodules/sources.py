@@ -1,175 +1,147 @@
-"""Load CIFAR-10 from disk into uint8 tensors, from either of the two layouts users have.
+"""The data sets `--dataset` names, and how each is read from disk into uint8 tensors.
 
-1. torchvision's `cifar-10-batches-py/` (what `torchvision.datasets.CIFAR10` downloads);
-2. a class-folder tree: `train/<class>/*.png|jpg` and `test/<class>/*.png|jpg`.
+    cifar10   torchvision's cifar-10-batches-py/ (downloaded when missing), or a class-folder tree
+              with CIFAR-10's ten class folders (labels in CIFAR-10's order)
+    cifar100  torchvision's cifar-100-python/ (downloaded when missing): the 100 fine labels
+    folder    any class-folder tree train/<class>/* + test/<class>/*: the classes are the sorted
+              folder names, the mean/std are the training split's (cached with the decoded images)
 
-Both end as `CIFAR10Arrays`: NCHW uint8 images and int64 labels. Folder trees are decoded once and
-cached next to the data (or under ~/.cache when that folder is read-only), keyed by a fingerprint of
-the file list, sizes and mtimes so that a changed tree is decoded again rather than trained on stale.
+Every source ends as `ImageArrays`: NCHW uint8 images, int64 labels, the class names and the
+per-channel mean/std that normalise them. Adding a data set is one function that returns
+ImageArrays from a folder, and its `Source` entry in DATASETS; nothing outside datamodules/
+names a class, a class count or a data set's statistics.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
-from torchvision.datasets import CIFAR10
+from torchvision.datasets import CIFAR10, CIFAR100
 
+from datamodules import folder
 from errors import UserError
 
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CACHE_NAME = "cifar10_uint8_cache.pt"
-LAYOUTS = ("torchvision's cifar-10-batches-py/ folder, or a class-folder tree "
-           "train/<class>/*.png|jpg + test/<class>/*.png|jpg")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")  # CIFAR-10's
+# The usual published training-set statistics; computing them from a copy would move every result.
+CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+CACHE_NAME = "cifar10_uint8_cache.pt"  # a CIFAR-10 tree's cache; other trees' is "uint8_cache.pt"
+# What a model is built for (CIFAR10DataModule.model_inputs), for models whose checkpoints predate
+# other data sets and so do not record it: CIFAR-10's.
+CIFAR10_INPUTS = {"num_classes": len(CLASSES), "image_size": 32, "mean": list(CIFAR10_STATS[0]),
+                  "std": list(CIFAR10_STATS[1])}
 
 
 @dataclass
-class CIFAR10Arrays:
-    train_images: torch.Tensor  # (N, 3, 32, 32) uint8
+class ImageArrays:
+    train_images: torch.Tensor  # (N, 3, S, S) uint8
     train_labels: torch.Tensor  # (N,) int64
     test_images: torch.Tensor
     test_labels: torch.Tensor
     source: str                 # human-readable description, recorded in metrics.json
+    classes: tuple[str, ...]    # label i is classes[i]
+    mean: tuple[float, ...]     # per channel, pixels scaled to [0, 1]
+    std: tuple[float, ...]
+
+    @property
+    def image_size(self) -> int:
+        return self.train_images.shape[-1]
 
 
-def detect_layout(root: Path) -> str | None:
-    """'folder', 'torchvision', or None when neither layout is at `root`."""
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        return "folder"
-    if (root / CIFAR10.base_folder).is_dir():
-        return "torchvision"
-    return None
+@dataclass(frozen=True)
+class Source:
+    load: Callable[[Path, int | None], ImageArrays]  # (folder, --image-size) -> arrays
+    present: Callable[[Path], bool]                  # is the data set in this folder?
+    accepts: str                                     # what --data-dir may hold, in words
+    title: str                                       # its name in a report's title
+    download: Callable[[Path], None] | None = None   # fetch it into the folder
+    resizes: bool = False                            # takes --image-size
 
 
-def download(root: Path) -> None:
-    """torchvision's own download + md5 check; a failure becomes a UserError naming the layouts."""
-    try:
-        CIFAR10(str(root), train=True, download=True)
-    except Exception as e:  # URLError, timeouts, SSL, disk: all mean "no data here"
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(
-            f"no CIFAR-10 data in {root.resolve()} and downloading it failed ({reason}); "
-            f"point --data-dir at a copy in one of the two accepted layouts: {LAYOUTS}") from None
-
-
-def load(root: Path) -> CIFAR10Arrays:
-    if root.exists() and not root.is_dir():
-        raise UserError(f"--data-dir {root} is a file; pass the folder that holds the data")
-    layout = detect_layout(root)
-    if layout == "folder":
-        return _load_folder(root)
-    if layout == "torchvision":
-        return _load_torchvision(root)
-    raise UserError(f"no CIFAR-10 data in {root.resolve()}; expected {LAYOUTS}")
-
-
-def _load_torchvision(root: Path) -> CIFAR10Arrays:
+def _torchvision(cls, root: Path, stats) -> ImageArrays:
     parts = []
     for train in (True, False):
         try:
-            ds = CIFAR10(str(root), train=train, download=False)  # checks every file's md5
+            ds = cls(str(root), train=train, download=False)  # checks every file's md5
         except RuntimeError:
             raise UserError(
-                f"the CIFAR-10 batch files in {root / CIFAR10.base_folder} are missing or corrupted "
-                f"(md5 check failed); delete that folder and run again to re-download") from None
+                f"the batch files in {root / cls.base_folder} are missing or corrupted (md5 check "
+                f"failed); delete that folder and run again to re-download") from None
         parts += [torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)]
-    return CIFAR10Arrays(*parts, source=f"torchvision CIFAR-10 batches at {root.resolve()}")
+    return ImageArrays(*parts, source=f"torchvision {cls.__name__} batches at {root.resolve()}",
+                       classes=tuple(ds.classes), mean=stats[0], std=stats[1])
 
 
-def _class_dirs(split_dir: Path) -> list[Path]:
-    names = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    if set(names) == set(CLASSES):
-        names = list(CLASSES)  # CIFAR-10's label order, not alphabetical
-    elif len(names) != len(CLASSES):
-        missing, extra = sorted(set(CLASSES) - set(names)), sorted(set(names) - set(CLASSES))
-        diff = "; ".join(f"{what}: {', '.join(n)}" for what, n in (("missing", missing), ("not CIFAR-10's", extra)) if n)
-        raise UserError(f"{split_dir} has {len(names)} class folders, CIFAR-10 needs 10 "
-                        f"({diff}); fix the folders or point --data-dir at a complete copy")
-    return [split_dir / n for n in names]
+def _downloader(cls, name: str, accepts: str) -> Callable[[Path], None]:
+    def download(root: Path) -> None:
+        """torchvision's own download + md5 check; a failure becomes a UserError naming the layouts."""
+        try:
+            cls(str(root), train=True, download=True)
+        except Exception as e:  # URLError, timeouts, SSL, disk: all mean "no data here"
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"no {name} data in {root.resolve()} and downloading it failed ({reason}); "
+                            f"point --data-dir at a copy: {accepts}") from None
+    return download
 
 
-def _list_images(root: Path) -> tuple[dict[str, list[tuple[str, int]]], str]:
-    """(path, label) per split, and a fingerprint of every file's name, label, size and mtime.
-
-    os.scandir and plain strings, not pathlib: for 60,000 files Path objects cost a second of
-    start-up on every run (measured 1.2-1.9 s -> 0.4 s on 2 cores)."""
-    files: dict[str, list[tuple[str, int]]] = {}
-    h = hashlib.sha1()
-    train_classes = [d.name for d in _class_dirs(root / "train")]
+def _cifar10(root: Path, image_size: int | None) -> ImageArrays:
+    if not folder.is_tree(root):
+        return _torchvision(CIFAR10, root, CIFAR10_STATS)
     for split in ("train", "test"):
-        dirs = _class_dirs(root / split)
-        if [d.name for d in dirs] != train_classes:
-            raise UserError(f"{root / split} and {root / 'train'} have different class folders")
-        files[split] = []
-        for label, d in enumerate(dirs):
-            with os.scandir(d) as it:
-                images = sorted((e for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES),
-                                key=lambda e: e.name)
-            if not images:
-                raise UserError(f"{d} has no .png/.jpg images; every class needs some")
-            for e in images:
-                st = e.stat()
-                h.update(f"{split}/{e.name}/{label}/{st.st_size}/{st.st_mtime_ns}\n".encode())
-            files[split] += [(e.path, label) for e in images]
-    return files, h.hexdigest()
+        names = folder.class_names(root / split, [CLASSES])
+        if tuple(names) != CLASSES:
+            missing, extra = sorted(set(CLASSES) - set(names)), sorted(set(names) - set(CLASSES))
+            diff = "; ".join(f"{what}: {', '.join(n)}" for what, n in (("missing", missing), ("not CIFAR-10's", extra)) if n)
+            raise UserError(f"{root / split} has {len(names)} class folders, CIFAR-10 needs 10 ({diff}); fix the "
+                            f"folders, or pass --dataset folder to train on these classes")
+    arrays, _ = folder.load(root, list(CLASSES), CACHE_NAME, need=32, stats=False)
+    return ImageArrays(*arrays, source=f"class-folder tree at {root.resolve()}", classes=CLASSES,
+                       mean=CIFAR10_STATS[0], std=CIFAR10_STATS[1])
 
 
-def _cache_path(root: Path) -> Path:
-    if os.access(root, os.W_OK):
-        return root / CACHE_NAME
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    return Path.home() / ".cache" / "cifar10-lightning" / f"{key}.pt"
+def _cifar100(root: Path, image_size: int | None) -> ImageArrays:
+    return _torchvision(CIFAR100, root, CIFAR100_STATS)
 
 
-def _decode(items: list[tuple[str, int]], desc: str) -> tuple[torch.Tensor, torch.Tensor]:
-    import numpy as np
-    from PIL import Image
-    from tqdm import tqdm
-
-    images, labels = [], []
-    for path, label in tqdm(items, desc=desc, unit="img", mininterval=1.0, leave=False):
-        try:
-            with Image.open(path) as im:
-                img = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
-        except Exception:
-            warnings.warn(f"skipping {path}: not a readable image", stacklevel=2)
-            continue
-        if img.shape != (3, 32, 32):
-            raise UserError(f"{path} is {img.shape[2]}x{img.shape[1]}, CIFAR-10 images are 32x32")
-        images.append(img)
-        labels.append(label)
-    wanted = sorted({label for _, label in items})
-    if sorted(set(labels)) != wanted:  # a whole class (or split) unreadable: refuse to train without it
-        lost = sorted(set(wanted) - set(labels))
-        folders = sorted({os.path.dirname(p) for p, label in items if label in lost})
-        raise UserError(f"no readable image in {', '.join(folders)}; replace the files or point --data-dir "
-                        f"at a good copy")
-    return torch.stack(images), torch.tensor(labels)
+def _folder(root: Path, image_size: int | None) -> ImageArrays:
+    classes = folder.class_names(root / "train", [CLASSES])
+    if len(classes) < 2:
+        raise UserError(f"{root / 'train'} has {len(classes)} class folder(s); a classifier needs 2 or more")
+    name = "uint8_cache" + (f"_{image_size}px" if image_size else "") + ".pt"
+    arrays, (mean, std) = folder.load(root, classes, CACHE_NAME if tuple(classes) == CLASSES and not image_size
+                                      else name, image_size)
+    return ImageArrays(*arrays, source=f"class-folder tree at {root.resolve()}", classes=tuple(classes),
+                       mean=mean, std=std)
 
 
-def _load_folder(root: Path) -> CIFAR10Arrays:
-    files, fingerprint = _list_images(root)
-    cache = _cache_path(root)
-    source = f"class-folder tree at {root.resolve()}"
-    if cache.exists():
-        try:
-            saved = torch.load(cache, weights_only=True)
-            if saved.get("fingerprint") == fingerprint:
-                return CIFAR10Arrays(*saved["arrays"], source=source)
-        except Exception:  # unreadable cache: decode again and overwrite it
-            pass
-    n = sum(len(v) for v in files.values())
-    print(f"Decoding {n:,} images from {root} once; caching them in {cache}")
-    arrays = [*_decode(files["train"], "decode train"), *_decode(files["test"], "decode test")]
+TREE = "a class-folder tree train/<class>/*.png|jpg + test/<class>/*.png|jpg"
+DATASETS: dict[str, Source] = {
+    "cifar10": Source(_cifar10, lambda r: folder.is_tree(r) or (r / CIFAR10.base_folder).is_dir(),
+                      f"torchvision's {CIFAR10.base_folder}/ folder, or {TREE} with CIFAR-10's classes", "CIFAR-10",
+                      _downloader(CIFAR10, "CIFAR-10", f"{CIFAR10.base_folder}/ or {TREE}")),
+    "cifar100": Source(_cifar100, lambda r: (r / CIFAR100.base_folder).is_dir(),
+                       f"torchvision's {CIFAR100.base_folder}/ folder (its python batches)", "CIFAR-100",
+                       _downloader(CIFAR100, "CIFAR-100", f"{CIFAR100.base_folder}/")),
+    "folder": Source(_folder, folder.is_tree, TREE + " (any classes, one square image size)", "image-folder",
+                     resizes=True),
+}
+
+
+def get(dataset: str) -> Source:
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # runs decoding at once must not share it
-        torch.save({"fingerprint": fingerprint, "arrays": arrays}, tmp)
-        os.replace(tmp, cache)  # never leave a half-written cache behind
-    except OSError as e:
-        warnings.warn(f"could not write the decoded-image cache {cache} ({e}); decoding again next run")
-    return CIFAR10Arrays(*arrays, source=source)
+        return DATASETS[dataset]
+    except KeyError:
+        raise UserError(f"unknown data set {dataset!r}; choose one of: {', '.join(DATASETS)}") from None
+
+
+def load(root: Path, dataset: str = "cifar10", image_size: int | None = None) -> ImageArrays:
+    source = get(dataset)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-dir {root} is a file; pass the folder that holds the data")
+    if image_size is not None and not source.resizes:
+        raise UserError(f"--image-size applies to --dataset folder, not {dataset}; leave it out")
+    if not source.present(root):
+        raise UserError(f"no {dataset} data in {root.resolve()}; expected {source.accepts}")
+    return source.load(root, image_size)

@@ -19,11 +19,12 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from datamodules.augment import normalize
+from datamodules.sources import CIFAR10_INPUTS
 from errors import UserError
 from recipe import BASE_SPECS, Key
 from runs import FINAL_PREFIX, STAGES
 
-NUM_CLASSES = 10
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -60,26 +61,34 @@ class BaseClassifier(pl.LightningModule):
     }
     defaults: ClassVar[dict[str, Any]] = {}
     specs: ClassVar[dict[str, Key]] = {}
+    min_image_size: ClassVar[int] = 8  # the smallest input the network's downsampling allows
 
     def __init__(self, **overrides: Any):
-        """Takes the model's own keys (recipe.py's "model" group); keys of the data module and the
-        Trainer are ignored, so a whole recipe or an older checkpoint's hyperparameters can be passed."""
+        """Takes the model's own keys (recipe.py's "model" group), and what the data module says the
+        network is for (`dm.model_inputs`: num_classes, image_size, mean, std; CIFAR-10's when left out,
+        as in checkpoints written before other data sets)."""
         super().__init__()
         overrides.pop("model", None)  # a checkpoint's record of which model it is, not a setting
+        inputs = {k: overrides.pop(k, v) for k, v in CIFAR10_INPUTS.items()}
+        if inputs["image_size"] < self.min_image_size:
+            raise UserError(f"{self.name} needs images of at least {self.min_image_size}x{self.min_image_size}, "
+                            f"these are {inputs['image_size']}x{inputs['image_size']}; pass --image-size "
+                            f"{self.min_image_size} or more")
         specs = self.all_specs()
         unknown = sorted(set(overrides) - set(specs))
         if unknown:
             raise UserError(f"{self.name} has no setting {unknown[0]!r}; valid: {', '.join(sorted(specs))}")
         hp = {k: v for k, v in {**self.all_defaults(), **overrides}.items() if specs[k].owner == "model"}
-        self.save_hyperparameters({"model": self.name, **hp})
+        self.save_hyperparameters({"model": self.name, **hp, **inputs})
         self.net = self.build_network()
         if hp["channels_last"]:
             self.net.to(memory_format=torch.channels_last)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
         # One metric object per stage: they accumulate on the device and sync across DDP ranks.
         # validate_args=False: the check counts torch.unique(labels) on the host, which makes every
-        # GPU step wait for the GPU. Labels are 0-9 by construction (class-folder index or md5-checked batches).
-        acc = lambda: MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False)
+        # GPU step wait for the GPU. Labels are class indices by construction (class-folder index or
+        # md5-checked batches).
+        acc = lambda: MulticlassAccuracy(inputs["num_classes"], average="micro", validate_args=False)
         for stage in STAGES + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # train_acc ... best_test_acc
             setattr(self, f"{stage}_acc", acc())
 
@@ -105,6 +114,11 @@ class BaseClassifier(pl.LightningModule):
 
         attached = any(isinstance(c, Lookahead) for c in self.trainer.callbacks)  # by the fit before a test
         return [Lookahead()] if self.hparams.lookahead and not attached else []
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> this network's inputs, with the mean/std of the data it was built for
+        (what the data module does to every batch; for scoring images outside a Trainer)."""
+        return normalize(images, self.hparams.mean, self.hparams.std)
 
     def logits_with_tta(self, x: torch.Tensor, level: int) -> torch.Tensor:
         """Test-time augmentation: 0 none, 1 mean over the image and its mirror, 2 also airbench's

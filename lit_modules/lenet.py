@@ -28,12 +28,13 @@ class LeNet(BaseClassifier):
                                choices=("maxpool", "stride"))}
 
     def build_network(self) -> nn.Module:
-        act, down = ACTIVATIONS[self.hparams.activation], self.hparams.downsample
+        act, down, size = ACTIVATIONS[self.hparams.activation], self.hparams.downsample, self.hparams.image_size
+        side = -(-size // 8) if down == "stride" else size // 8  # three halvings: 32x32 -> 4x4
         return nn.Sequential(
             conv_block(3, 32, act, down),    # 32x32 -> 16x16
             conv_block(32, 64, act, down),   # -> 8x8
             conv_block(64, 128, act, down),  # -> 4x4
             nn.Flatten(),
-            nn.Linear(128 * 4 * 4, 64), act(),
-            nn.Linear(64, 10),
+            nn.Linear(128 * side * side, 64), act(),
+            nn.Linear(64, self.hparams.num_classes),
         )

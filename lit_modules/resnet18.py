@@ -4,11 +4,11 @@
     python train.py --model resnet18 --weights resnet18-f37072fd.pth  # the same weights from a local file
     python train.py --model resnet18 --weights none                 # random init (tests, from-scratch runs)
 
-torchvision's ResNet18; `fc` replaced by Linear(512, 10); inputs upsampled x8 to 256x256 inside the
-module; everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
+torchvision's ResNet18; `fc` replaced by Linear(512, classes); inputs upsampled to 256x256 inside the
+module (x8 for CIFAR's 32x32; images of 224 or more are left as they are); everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
 Frozen BatchNorm layers stay in eval mode, keeping their ImageNet statistics: updating running
 stats of layers whose weights cannot adapt would shift every frozen feature. `train_frozen_bn=True`
-lets them update anyway. Inputs arrive normalised with CIFAR-10's mean/std and are re-normalised
+lets them update anyway. Inputs arrive normalised with the data set's mean/std and are re-normalised
 to ImageNet's, which those statistics expect. Meant for a GPU: on 2 CPU cores an epoch takes hours.
 """
 from __future__ import annotations
@@ -19,17 +19,17 @@ import torch
 import torchvision
 from torch import nn
 
-from datamodules.augment import MEAN, STD
 from errors import UserError
 from lit_modules.base import BaseClassifier
 from recipe import Key
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TRAINABLE = ("layer4.", "fc.")
+UPSAMPLED = 256
 
 
 def load_state_dict_file(net: nn.Module, path: Path) -> None:
-    """A torchvision ResNet18 state dict (ImageNet's 1000-class fc, or a 10-class one) into `net`."""
+    """A torchvision ResNet18 state dict (ImageNet's 1000-class fc, or one of `net`'s size) into `net`."""
     if not path.is_file():
         raise UserError(f"--weights {path}: no such file; pass a resnet18 state-dict file, 'imagenet' or 'none'")
     try:
@@ -71,7 +71,8 @@ def imagenet_resnet18() -> nn.Module:
 
 
 class UpsampledResNet18(nn.Module):
-    def __init__(self, weights: str):
+    def __init__(self, weights: str, num_classes: int, image_size: int, mean, std):
+        """`mean`/`std`: the statistics the inputs were normalised with."""
         super().__init__()
         if weights == "imagenet":
             backbone = imagenet_resnet18()
@@ -79,17 +80,19 @@ class UpsampledResNet18(nn.Module):
             backbone = torchvision.models.resnet18(weights=None)
             if weights != "none":
                 load_state_dict_file(backbone, Path(weights))
-        backbone.fc = nn.Linear(512, 10)
+        backbone.fc = nn.Linear(512, num_classes)
         self.backbone = backbone
-        # CIFAR-normalised -> ImageNet-normalised, as one per-channel affine map.
-        scale = torch.tensor(STD) / torch.tensor(IMAGENET_STD)
-        shift = (torch.tensor(MEAN) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+        self.side = UPSAMPLED if image_size < 224 else None  # ImageNet's nets see about 224x224
+        # data-normalised -> ImageNet-normalised, as one per-channel affine map.
+        scale = torch.tensor(std) / torch.tensor(IMAGENET_STD)
+        shift = (torch.tensor(mean) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.interpolate(x * self.scale + self.shift, scale_factor=8, mode="bilinear",
-                                      align_corners=False)
+        x = x * self.scale + self.shift
+        if self.side is not None:  # at 32x32 the same numbers as scale_factor=8 (checked)
+            x = nn.functional.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
         return self.backbone(x)
 
 
@@ -101,7 +104,8 @@ class ResNet18(BaseClassifier):
              "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update")}
 
     def build_network(self) -> nn.Module:
-        net = UpsampledResNet18(self.hparams.weights)
+        hp = self.hparams
+        net = UpsampledResNet18(hp.weights, hp.num_classes, hp.image_size, hp.mean, hp.std)
         for name, p in net.backbone.named_parameters():
             p.requires_grad = name.startswith(TRAINABLE)
         return net

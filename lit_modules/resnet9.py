@@ -67,6 +67,7 @@ class ResGroup(nn.Module):
 
 class ResNet9(BaseClassifier):
     name = "resnet9"
+    min_image_size = 25  # the 2x2 whitening conv, three 2x2 poolings and a 3x3 one
     init_note = ("first conv: fixed whitening filters from the eigenvectors of the training patches' "
                  "covariance (not trained); the other convs start as identities (dirac)")
 
@@ -88,13 +89,16 @@ class ResNet9(BaseClassifier):
     def build_network(self) -> nn.Module:
         whiten = nn.Conv2d(3, 24, 2, bias=True)
         whiten.weight.requires_grad = False
+        # airbench's MaxPool2d(3) turns the 3x3 map of a 32x32 image into 1x1; a larger image's
+        # map needs one more pooling to get there.
+        larger = [nn.AdaptiveMaxPool2d(1)] if (self.hparams.image_size - 1) // 8 // 3 > 1 else []
         return nn.Sequential(whiten, nn.GELU(), ResGroup(24, WIDTHS[0]), ResGroup(WIDTHS[0], WIDTHS[1]),
-                             ResGroup(WIDTHS[1], WIDTHS[2]), nn.MaxPool2d(3), nn.Flatten(),
-                             nn.Linear(WIDTHS[2], 10, bias=False), Divide(9))
+                             ResGroup(WIDTHS[1], WIDTHS[2]), nn.MaxPool2d(3), *larger, nn.Flatten(),
+                             nn.Linear(WIDTHS[2], self.hparams.num_classes, bias=False), Divide(9))
 
     @torch.no_grad()
     def init_whitening(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Whitening filters from normalised training images (N, 3, 32, 32): eigenvectors of the 2x2
+        """Whitening filters from normalised training images (N, 3, S, S): eigenvectors of the 2x2
         patch covariance scaled by 1/sqrt(eigenvalue), each used with both signs (24 filters)."""
         w = self.net[0].weight
         c, h, k = images.shape[1], *w.shape[2:]
@@ -106,10 +110,9 @@ class ResNet9(BaseClassifier):
         w.copy_(torch.cat([filters, -filters]))
 
     def on_fit_start(self) -> None:
-        from datamodules.augment import normalize
-
-        first = self.trainer.datamodule.train_sample(5000)  # deterministic: same on resume
-        self.init_whitening(normalize(first).to(self.device))
+        dm = self.trainer.datamodule
+        first = dm.train_sample(5000)  # deterministic: same on resume
+        self.init_whitening(dm.normalize(first).to(self.device))
 
     def on_train_epoch_start(self) -> None:
         self.net[0].bias.requires_grad = self.current_epoch < WHITEN_BIAS_EPOCHS

@@ -25,6 +25,7 @@ def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, batchnorm: bool = 
 
 class VGGBN(BaseClassifier):
     name = "vgg_bn"
+    min_image_size = 16  # four 2x2 poolings
     defaults = {"epochs": 10, "batch_size": 256, "lr": 0.2, "optimizer": "sgd", "momentum": 0.9,
                 "nesterov": True, "weight_decay": 5e-4, "label_smoothing": 0.1, "schedule": "warmup_linear",
                 "warmup": 0.15, "start_lr_frac": 0.1, "end_lr_frac": 0.0, "tta": 1,
@@ -43,4 +44,4 @@ class VGGBN(BaseClassifier):
             layers.append(nn.MaxPool2d(2))
             c = w
         head = [nn.Dropout(hp.dropout)] if hp.dropout > 0 else []
-        return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), *head, nn.Linear(c, 10))
+        return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), *head, nn.Linear(c, hp.num_classes))

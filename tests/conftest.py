@@ -33,19 +33,22 @@ def offline_args(name: str) -> list[str]:
     return [arg for k, v in offline_kwargs(name).items() for arg in (f"--{k}", v)]
 
 
-def make_images(label: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    images[..., 0] = 25 * label
+def make_images(label: int, n: int, rng: np.random.Generator, size: int = 32, step: int = 25) -> np.ndarray:
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    images[..., 0] = step * label
     return images
 
 
-def write_folder_tree(root: Path, n_train: int = N_TRAIN, n_test: int = N_TEST) -> Path:
+def write_folder_tree(root: Path, n_train: int = N_TRAIN, n_test: int = N_TEST, classes=CLASSES,
+                      size: int = 32, step: int = 25) -> Path:
+    """train/<class>/*.png and test/<class>/*.png; the red channel of class i (in `classes`' order)
+    is step * i."""
     rng = np.random.default_rng(0)
     for split, n in (("train", n_train), ("test", n_test)):
-        for label, name in enumerate(CLASSES):
+        for label, name in enumerate(classes):
             d = root / split / name
             d.mkdir(parents=True)
-            for i, img in enumerate(make_images(label, n, rng)):
+            for i, img in enumerate(make_images(label, n, rng, size, step)):
                 Image.fromarray(img).save(d / f"{i:04d}.png")
     return root
 
@@ -56,31 +59,54 @@ def folder_data(tmp_path_factory) -> Path:
     return write_folder_tree(tmp_path_factory.mktemp("cifar_folder"))
 
 
-@pytest.fixture
-def torchvision_data(tmp_path: Path, monkeypatch) -> Path:
-    """torchvision's cifar-10-batches-py layout; the md5 table is patched to these fake files' sums."""
-    from torchvision.datasets import CIFAR10
-
-    rng = np.random.default_rng(1)
-    base = tmp_path / CIFAR10.base_folder
+def fake_torchvision_set(cls, root: Path, monkeypatch, train: dict[str, dict], test: dict[str, dict],
+                         meta: tuple[str, str, dict]) -> Path:
+    """Pickled batches in torchvision's layout for `cls` (CIFAR10, CIFAR100); its md5 table is
+    patched to these fake files' sums."""
+    base = root / cls.base_folder
     base.mkdir()
-
-    def batch(n_per_class: int) -> dict:
-        imgs = [make_images(label, n_per_class, rng) for label in range(10)]
-        data = np.concatenate(imgs).transpose(0, 3, 1, 2).reshape(-1, 3072)  # rows are CHW
-        return {"data": data, "labels": [label for label in range(10) for _ in range(n_per_class)]}
 
     def dump(name: str, obj: dict) -> list[str]:
         (base / name).write_bytes(pickle.dumps(obj))
         return [name, hashlib.md5((base / name).read_bytes()).hexdigest()]
 
-    train_list = [dump(f"data_batch_{i}", batch(2)) for i in range(1, 6)]
-    test_list = [dump("test_batch", batch(N_TEST))]
-    meta_name, meta_md5 = dump("batches.meta", {"label_names": list(CLASSES)})
-    monkeypatch.setattr(CIFAR10, "train_list", train_list)
-    monkeypatch.setattr(CIFAR10, "test_list", test_list)
-    monkeypatch.setattr(CIFAR10, "meta", {"filename": meta_name, "key": "label_names", "md5": meta_md5})
-    return tmp_path
+    monkeypatch.setattr(cls, "train_list", [dump(name, b) for name, b in train.items()])
+    monkeypatch.setattr(cls, "test_list", [dump(name, b) for name, b in test.items()])
+    meta_name, meta_key, meta_obj = meta
+    monkeypatch.setattr(cls, "meta", dict(zip(("filename", "md5"), dump(meta_name, meta_obj)), key=meta_key))
+    return root
+
+
+def fake_batch(rng: np.random.Generator, classes: int, n_per_class: int, step: int, label_key: str) -> dict:
+    imgs = [make_images(label, n_per_class, rng, step=step) for label in range(classes)]
+    data = np.concatenate(imgs).transpose(0, 3, 1, 2).reshape(-1, 3072)  # rows are CHW
+    return {"data": data, label_key: [label for label in range(classes) for _ in range(n_per_class)]}
+
+
+@pytest.fixture
+def torchvision_data(tmp_path: Path, monkeypatch) -> Path:
+    """torchvision's cifar-10-batches-py layout."""
+    from torchvision.datasets import CIFAR10
+
+    rng = np.random.default_rng(1)
+    train = {f"data_batch_{i}": fake_batch(rng, 10, 2, 25, "labels") for i in range(1, 6)}
+    test = {"test_batch": fake_batch(rng, 10, N_TEST, 25, "labels")}
+    return fake_torchvision_set(CIFAR10, tmp_path, monkeypatch, train, test,
+                                ("batches.meta", "label_names", {"label_names": list(CLASSES)}))
+
+
+@pytest.fixture
+def cifar100_data(tmp_path: Path, monkeypatch) -> Path:
+    """torchvision's cifar-100-python layout, 100 fine classes; red channel = 2 * fine label."""
+    from torchvision.datasets import CIFAR100
+
+    rng = np.random.default_rng(2)
+    train, test = fake_batch(rng, 100, 2, 2, "fine_labels"), fake_batch(rng, 100, 1, 2, "fine_labels")
+    for batch in (train, test):
+        batch["coarse_labels"] = [f // 5 for f in batch["fine_labels"]]
+    names = [f"fine_{i:02d}" for i in range(100)]
+    return fake_torchvision_set(CIFAR100, tmp_path, monkeypatch, {"train": train}, {"test": test},
+                                ("meta", "fine_label_names", {"fine_label_names": names, "coarse_label_names": names[:20]}))
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from conftest import N_TEST, N_TRAIN, write_folder_tree
-from datamodules import sources
-from datamodules.augment import MEAN, STD, normalize, random_crop_flip
-from datamodules.cifar10 import BatchIndexSampler, _Tensors, CIFAR10DataModule
+from datamodules import folder, sources
+from datamodules.augment import normalize, random_crop_flip
+from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.sampler import BatchIndexSampler, _Tensors
 from errors import UserError
 
 
-def check_arrays(a: sources.CIFAR10Arrays, n_train: int, n_test: int) -> None:
+def check_arrays(a: sources.ImageArrays, n_train: int, n_test: int) -> None:
     assert a.train_images.shape == (n_train, 3, 32, 32) and a.train_images.dtype == torch.uint8
     assert a.test_images.shape == (n_test, 3, 32, 32) and a.test_images.dtype == torch.uint8
     assert a.train_labels.dtype == torch.int64
@@ -66,12 +67,12 @@ def test_decoded_cache_is_reused_and_rebuilt_when_stale(tmp_path, monkeypatch):
     first = sources.load(root)
     assert (root / sources.CACHE_NAME).exists()
 
-    real_decode = sources._decode
-    monkeypatch.setattr(sources, "_decode", lambda *a: pytest.fail("decoded again despite a valid cache"))
+    real_decode = folder._decode
+    monkeypatch.setattr(folder, "_decode", lambda *a: pytest.fail("decoded again despite a valid cache"))
     assert torch.equal(sources.load(root).train_images, first.train_images)
 
     # Change one image: the cache is stale and must be rebuilt, not trained on.
-    monkeypatch.setattr(sources, "_decode", real_decode)
+    monkeypatch.setattr(folder, "_decode", real_decode)
     victim = root / "train" / "cat" / "0000.png"
     from PIL import Image
     Image.new("RGB", (32, 32), (75, 1, 2)).save(victim)
@@ -155,11 +156,13 @@ def test_augmentation_keeps_shape_and_dtype_and_is_a_crop_or_flipped_crop():
         assert any(torch.equal(y[i], c) or torch.equal(y[i], c.flip(-1)) for c in crops)
 
 
-def test_normalize_uses_cifar_statistics():
+def test_normalize_uses_the_statistics_it_is_given():
     x = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
-    out = normalize(x)
+    mean, std = sources.CIFAR10_STATS
+    out = normalize(x, mean, std)
     assert out.dtype == torch.float32
-    assert torch.allclose(out[0, :, 0, 0], -torch.tensor(MEAN) / torch.tensor(STD))
+    assert torch.allclose(out[0, :, 0, 0], -torch.tensor(mean) / torch.tensor(std))
+    assert torch.allclose(normalize(x + 255, (0.5,) * 3, (0.25,) * 3), torch.full((1, 3, 2, 2), 2.0))
 
 
 def test_offline_with_no_data_names_the_path_and_layouts(tmp_path, offline):

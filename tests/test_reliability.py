@@ -193,15 +193,15 @@ def test_resume_hint_quotes_a_logdir_with_spaces(folder_data, tmp_path, monkeypa
 
 def test_sigterm_while_decoding_the_data_is_a_clean_stop(tmp_path, monkeypatch, capsys):
     from conftest import write_folder_tree
-    from datamodules import sources
+    from datamodules import folder
 
     root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
-    decode = sources._decode
+    decode = folder._decode
 
-    def terminated(items, desc):
+    def terminated(items, *args):
         os.kill(os.getpid(), signal.SIGTERM)
-        return decode(items, desc)
-    monkeypatch.setattr(sources, "_decode", terminated)
+        return decode(items, *args)
+    monkeypatch.setattr(folder, "_decode", terminated)
     assert train.main(tiny_args(root, tmp_path / "logs")) == 130
     assert "nothing to resume" in capsys.readouterr().err and not (tmp_path / "logs").exists()
 

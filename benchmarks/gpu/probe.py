@@ -12,6 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datamodules.augment import normalize, random_crop_flip  # noqa: E402
+from datamodules.sources import CIFAR10_STATS  # noqa: E402
 from lit_modules.resnet9 import ResNet9  # noqa: E402
 
 DEV, N = os.environ.get("DEV", "cuda"), int(os.environ.get("N", 50))
@@ -26,7 +27,7 @@ sync = torch.cuda.synchronize if DEV == "cuda" else (lambda: None)
 
 def data(bs: int):
     idx = torch.randint(0, len(labels), (bs,), device=DEV)  # drawn on the device: no copy from pageable memory
-    return normalize(random_crop_flip(images.index_select(0, idx), 2, "reflect", flip=False)), labels.index_select(0, idx)
+    return normalize(random_crop_flip(images.index_select(0, idx), 2, "reflect", flip=False), *CIFAR10_STATS), labels.index_select(0, idx)
 
 
 def step(x, y) -> None:
