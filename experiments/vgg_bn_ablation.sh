@@ -6,6 +6,8 @@
 #   SEEDS="0 1 2" experiments/vgg_bn_ablation.sh ...       # seeds per row (default 0; the full
 #                                                           # recipe always gets at least seeds 0 1)
 #   EXTRA="--epochs 1 --val-size 20" experiments/vgg_bn_ablation.sh ...   # appended to every row
+# No "no TTA" row: TTA only changes the final scoring, so the full recipe's own runs measure it, on
+# the same weights: their last epoch's per-epoch test pass has no TTA (results/ablation.md).
 # Each row trains into LOGDIR/<row>/; a row whose folder holds a finished run is skipped, so an
 # interrupted ablation continues where it stopped. The table at the end is `visualize.py table`.
 set -euo pipefail
@@ -23,7 +25,6 @@ rows=(
   "no_label_smoothing|--set label_smoothing=0"
   "no_schedule|--set schedule=none"
   "no_weight_decay|--set weight_decay=0"
-  "no_tta|--set tta=0"
   "adam|--set optimizer=adam lr=0.001"
   "no_batchnorm_lr0.02|--set batchnorm=false lr=0.02"  # not one removal: no BatchNorm, lr retuned
 )
