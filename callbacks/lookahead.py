@@ -33,9 +33,10 @@ class Lookahead(pl.Callback):
         state = pl_module.net.state_dict()
         if self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in state.items() if v.is_floating_point()}
-        for k, ema in self.ema.items():
-            ema.lerp_(state[k], 1 - decay)
-            state[k].copy_(ema)
+        # Two foreach kernels' worth of launches for the whole network, not two per tensor.
+        emas, weights = list(self.ema.values()), [state[k] for k in self.ema]
+        torch._foreach_lerp_(emas, weights, 1 - decay)
+        torch._foreach_copy_(weights, emas)
 
     def state_dict(self) -> dict[str, Any]:
         return {"ema": self.ema}

@@ -36,10 +36,12 @@ def _writer(trainer: pl.Trainer):
 
 
 class EpochScalars(pl.Callback):
-    """Per-epoch scalars at step = epoch; the training loss every `every_n_steps` steps."""
+    """Per-epoch scalars at step = epoch; the training loss every `every_n_steps` steps (written at
+    the epoch's end)."""
 
     def __init__(self, every_n_steps: int = 50):
         self.every_n_steps = every_n_steps
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not written yet
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tb = _writer(trainer)
@@ -51,16 +53,19 @@ class EpochScalars(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps == 0:
-            tb = _writer(trainer)
+        if step % self.every_n_steps == 0 and _writer(trainer) is not None:
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-            if tb is not None and loss is not None:  # .item(): one host sync every n steps
-                tb.add_scalar("loss_step/train", loss.item(), step)
+            if loss is not None:  # kept on the device: reading it now would make the host wait for the GPU
+                self.pending.append((step, loss.detach().clone()))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tb = _writer(trainer)
         if tb is None:
             return
+        if self.pending:  # one read for the epoch's per-step losses
+            for (step, _), value in zip(self.pending, torch.stack([v for _, v in self.pending]).tolist()):
+                tb.add_scalar("loss_step/train", value, step)
+            self.pending = []
         metrics = trainer.callback_metrics
         for tag in EPOCH_TAGS:
             if tag in metrics:

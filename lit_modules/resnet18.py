@@ -80,7 +80,7 @@ class UpsampledResNet18(nn.Module):
             backbone = torchvision.models.resnet18(weights=None)
             if weights != "none":
                 load_state_dict_file(backbone, Path(weights))
-        backbone.fc = nn.Linear(512, num_classes)
+        backbone.fc = nn.Linear(backbone.fc.in_features, num_classes)
         self.backbone = backbone
         self.side = UPSAMPLED if image_size < 224 else None  # ImageNet's nets see about 224x224
         # data-normalised -> ImageNet-normalised, as one per-channel affine map.

@@ -114,7 +114,7 @@ def test_every_model_is_built_for_the_data_it_is_given(name, num_classes, size):
                          mean=[0.5] * 3, std=[0.25] * 3).eval()
     with torch.no_grad():
         assert model(torch.zeros(2, 3, size, size)).shape == (2, num_classes)
-    assert model.train_acc.num_classes == num_classes
+    assert model.val_acc.num_classes == num_classes
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,220 @@
+"""Host time and kernel-like ops per training step: train.py's path against a hand-written loop
+doing the same work (the data module's batches and augmentation, forward, loss, backward, the
+optimizer and its schedule, train loss/accuracy, lookahead), on the CPU.
+
+    python benchmarks/step_overhead.py [--rounds 3] [--out results/step_overhead.json]
+
+The networks are shrunk so that compute is small and what remains is the host cost of a step:
+resnet9 at widths 8-16-16, resnet18 at 1/8 of its widths and "upsampled" to 32x32 (both at batch
+64, on a made-up 32x32 data set of 4,000 images). Rounds alternate project and hand loop (this machine is noisy: the
+ratios are what count); a step's time is the median interval between step starts. Kernel-like ops
+are aten calls that are not views or allocations, counted in a separate, untimed pass.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import cpu_alloc  # noqa: E402
+
+cpu_alloc.keep_freed_memory()  # as train.py does
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+BATCH, WARMUP = 64, 5
+SKIP = {"empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias", "_reshape_alias"}
+
+
+class OpCounter(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view and func.overloadpacket.__name__ not in SKIP:
+            self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+def shrink() -> None:
+    """Tiny widths for both networks, patched in where the model files read them."""
+    import torchvision
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    import lit_modules.resnet9 as r9
+    import lit_modules.resnet18 as r18
+
+    r9.WIDTHS = (8, 16, 16)
+    r18.UPSAMPLED = 32  # the interpolation kernel stays, at 1/64 of its size
+
+    class TinyResNet18(ResNet):  # resnet18's layout at 1/8 of its widths
+        def __init__(self):
+            super().__init__(BasicBlock, [2, 2, 2, 2])
+            self.conv1, self.bn1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8)
+            self.fc = nn.Linear(64, 1000)
+
+        def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+            if planes == 64:
+                self.inplanes = 8
+            return super()._make_layer(block, planes // 8, blocks, stride, dilate)
+
+    r18.torchvision = type("tv", (), {"models": type("m", (), {"resnet18": lambda weights=None: TinyResNet18()})})
+    assert torchvision  # the real module stays untouched for everyone else
+
+
+class StepClock(pl.Callback):
+    """Step-start times of train.py's own Trainer; with `counter`, ops of steps WARMUP..end."""
+
+    def __init__(self, counter: OpCounter | None = None):
+        self.starts: list[float] = []
+        self.counter, self.counted = counter, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.starts.append(time.perf_counter())
+        if self.counter is not None and batch_idx == WARMUP:
+            self.counter.__enter__()
+        if self.counter is not None and batch_idx >= WARMUP:
+            self.counted += 1
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.counter is not None and self.counted:
+            self.counter.__exit__(None, None, None)
+
+
+def project(name: str, data: Path, count: bool) -> tuple[list[float], float | None]:
+    import train
+    import training
+
+    clock = StepClock(OpCounter() if count else None)
+    make = training._trainer
+
+    def with_clock(*a, **kw):
+        trainer = make(*a, **kw)
+        trainer.callbacks.append(clock)
+        return trainer
+    training._trainer = with_clock
+    try:
+        with tempfile.TemporaryDirectory() as logdir:
+            assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", str(BATCH),
+                               "--data-dir", str(data), "--dataset", "folder", "--val-size", "100",
+                               "--logdir", logdir, *(["--weights", "none"] if name == "resnet18" else [])]) == 0
+    finally:
+        training._trainer = make
+    ops = clock.counter.n / clock.counted if count else None
+    return [b - a for a, b in zip(clock.starts[WARMUP:], clock.starts[WARMUP + 1:])], ops
+
+
+def hand(name: str, data: Path, count: bool) -> tuple[list[float], float | None]:
+    """The same work as train.py's step, written out: no Trainer, no logging, no callbacks."""
+    import recipe
+    from callbacks.lookahead import BASE_DECAY, EVERY_EXAMPLES
+    from datamodules.augment import random_crop_flip
+    from datamodules.cifar10 import CIFAR10DataModule
+    from lit_modules import MODELS
+    from lit_modules.base import warmup_linear
+
+    cls = MODELS[name]
+    groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
+                           **({"weights": "none"} if name == "resnet18" else {})}, cls.all_specs())
+    torch.manual_seed(0)
+    dm = CIFAR10DataModule(str(data), **groups["data"], dataset="folder")
+    dm.setup("fit")
+    model = cls(**groups["model"], **dm.model_inputs)
+    hp, d = model.hparams, dm.hparams
+    if hasattr(model, "init_whitening"):
+        model.init_whitening(dm.normalize(dm.train_sample(5000)))
+    model.train()
+    loader = dm.train_dataloader()
+    total = len(loader)
+    opt_cls = torch.optim.SGD if hp.optimizer == "sgd" else torch.optim.Adam
+    kw = dict(momentum=hp.momentum, nesterov=hp.nesterov) if hp.optimizer == "sgd" else {}
+    opt = opt_cls(model.param_groups(), lr=hp.lr, weight_decay=hp.weight_decay, **kw)
+    sched = (torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(total, hp.warmup, hp.start_lr_frac, hp.end_lr_frac))
+             if hp.schedule else None)
+    every = max(1, round(EVERY_EXAMPLES / BATCH))
+    ema = None
+    loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
+    counter, starts = OpCounter() if count else None, []
+    for step, (x, y) in enumerate(loader):
+        starts.append(time.perf_counter())
+        if counter is not None and step == WARMUP:
+            counter.__enter__()
+        if d.augment:
+            pad = round(d.aug_padding * x.shape[-1] / 32)
+            x = random_crop_flip(x, pad, d.aug_pad_mode, flip=d.aug_flip == "random")
+        x = dm.normalize(x)
+        logits = model(x)
+        loss = model.criterion(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            plain = loss if hp.label_smoothing == 0 else nn.functional.cross_entropy(logits, y)
+            loss_sum += plain * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            if hp.lookahead and (step + 1) % every == 0:
+                state = model.net.state_dict()
+                ema = ema or {k: v.clone() for k, v in state.items() if v.is_floating_point()}
+                decay = BASE_DECAY * ((step + 1) / total) ** 3
+                for k, e in ema.items():
+                    e.lerp_(state[k], 1 - decay)
+                    state[k].copy_(e)
+    if counter is not None:
+        counter.__exit__(None, None, None)
+    print(f"  hand loop {name}: train loss {float(loss_sum) / seen:.4f}, acc {int(correct) / seen:.4f}")
+    ops = counter.n / (len(starts) - WARMUP) if count else None
+    return [b - a for a, b in zip(starts[WARMUP:], starts[WARMUP + 1:])], ops
+
+
+def made_up_data(root: Path) -> Path:
+    from conftest import write_folder_tree
+
+    return write_folder_tree(root, n_train=400, n_test=10)
+
+
+def main() -> None:
+    global BATCH
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds of each path, alternating")
+    p.add_argument("--batch", type=int, default=BATCH, help="training batch size of both paths")
+    p.add_argument("--out", default=str(ROOT / "results" / "step_overhead.json"))
+    args = p.parse_args()
+    BATCH = args.batch
+    shrink()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = made_up_data(Path(tmp) / "data")
+        for name in ("resnet9", "resnet18"):
+            ops = {"project": project(name, data, True)[1], "hand": hand(name, data, True)[1]}
+            times: dict[str, list[float]] = {"project": [], "hand": []}
+            for _ in range(args.rounds):
+                times["project"] += project(name, data, False)[0]
+                times["hand"] += hand(name, data, False)[0]
+            ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+            results[name] = {"project_ms": round(ms["project"], 2), "hand_ms": round(ms["hand"], 2),
+                             "ratio": round(ms["project"] / ms["hand"], 3),
+                             "project_ops": round(ops["project"], 1), "hand_ops": round(ops["hand"], 1)}
+    print("\n| model | train.py ms/step | hand loop ms/step | ratio | train.py ops/step | hand ops/step |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['project_ms']} | {r['hand_ms']} | {r['ratio']} | {r['project_ops']} | {r['hand_ops']} |")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
