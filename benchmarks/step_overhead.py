@@ -2,11 +2,11 @@
 doing the same work (the data module's batches and augmentation, forward, loss, backward, the
 optimizer and its schedule, train loss/accuracy, lookahead), on the CPU.
 
-    python benchmarks/step_overhead.py [--rounds 3] [--out results/step_overhead.json]
+    python benchmarks/step_overhead.py [--rounds 5] [--batch 16] [--out results/step_overhead.json]
 
 The networks are shrunk so that compute is small and what remains is the host cost of a step:
-resnet9 at widths 8-16-16, resnet18 at 1/8 of its widths and "upsampled" to 32x32 (both at batch
-64, on a made-up 32x32 data set of 4,000 images). Rounds alternate project and hand loop (this machine is noisy: the
+resnet9 at widths 8-16-16, resnet18 at 1/8 of its widths and "upsampled" to 32x32, both at batch
+16 (at 64 resnet9's compute is most of a step here), on a made-up 32x32 data set of 4,000 images. Rounds alternate project and hand loop (this machine is noisy: the
 ratios are what count); a step's time is the median interval between step starts. Kernel-like ops
 are aten calls that are not views or allocations, counted in a separate, untimed pass.
 """
@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-BATCH, WARMUP = 64, 5
+BATCH, WARMUP = 16, 5
 SKIP = {"empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias", "_reshape_alias"}
 
 
@@ -189,7 +189,7 @@ def made_up_data(root: Path) -> Path:
 def main() -> None:
     global BATCH
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds of each path, alternating")
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds of each path, alternating")
     p.add_argument("--batch", type=int, default=BATCH, help="training batch size of both paths")
     p.add_argument("--out", default=str(ROOT / "results" / "step_overhead.json"))
     args = p.parse_args()

@@ -110,3 +110,28 @@ def test_channels_last_models_run_in_nhwc():
     model = MODELS["vgg_bn"]()
     assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_the_epoch_train_loss_and_accuracy_are_over_every_training_image(folder_data, tmp_path):
+    """The sums kept on the device during the epoch, last partial batch included, against the same
+    numbers computed directly: weights held still (lr 1e-12, no augmentation) so both see one model."""
+    import json
+
+    import pytorch_lightning as pl
+
+    from datamodules.cifar10 import CIFAR10DataModule
+
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--lr", "1e-12", "--no-augment",
+                       "--batch-size", "48", "--val-size", "20", "--data-dir", str(folder_data),
+                       "--logdir", str(tmp_path)]) == 0
+    row = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())["epochs"][0]
+    pl.seed_everything(0, verbose=False)  # as train.py seeds before it builds the model
+    dm = CIFAR10DataModule(str(folder_data), val_size=20, seed=0)
+    dm.setup("fit")
+    model = MODELS["lenet"](**dm.model_inputs)
+    images, labels = dm.arrays.train_images[dm.train_idx], dm.arrays.train_labels[dm.train_idx]
+    assert len(labels) % 48  # the last batch is a partial one
+    with torch.no_grad():
+        logits = model(dm.normalize(images))
+    assert row["train_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), abs=1e-5)
+    assert row["train_acc"] == pytest.approx((logits.argmax(1) == labels).float().mean().item(), abs=1e-6)
