@@ -61,7 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from lit_modules.base import OPTIMIZERS
 
     p = _Parser(prog="train.py", description="Train an image classifier (CIFAR-10 by default) with PyTorch Lightning.")
-    p.add_argument("--model", required=True, choices=list(MODELS), help="which network to train")
+    p.add_argument("--model", choices=list(MODELS), help="which network to train (with --resume PATH: the checkpoint's)")
     p.add_argument("--gpus", type=int, default=None,
                    help="number of GPUs, 0 for CPU (default: one GPU if there is one, else CPU)")
     p.add_argument("--epochs", type=_positive(int), help="default: the model's")
@@ -101,7 +101,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="continue a run from its last.ckpt: 'last' (the newest run of --model), a run dir or a .ckpt")
     p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (GPU runs)")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of each stage, no logs: a smoke test")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.model is None and args.resume in (None, "last"):
+        p.error("the following arguments are required: --model")
+    return args
 
 
 def _after_stop(args: argparse.Namespace) -> str:
@@ -123,6 +126,12 @@ def _resume_args(args: argparse.Namespace, argv: list[str]):
     import runs
 
     resume = runs.find_resume(args.logdir, args.model, args.resume)
+    if args.model is None:  # --resume PATH alone: the model the checkpoint holds
+        import checkpoints
+
+        args.model = checkpoints.model_name(checkpoints.read(resume[0]))
+        if args.model is None:
+            raise UserError(f"--resume {args.resume}: not a checkpoint of a registered model; pass --model")
     original = runs.original_argv(*resume, args.model)
     argv = original + argv
     return parse_args(argv), argv, resume

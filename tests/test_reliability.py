@@ -234,6 +234,19 @@ def test_resume_without_metrics_json_takes_the_settings_from_the_checkpoint(fold
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["datamodule_hyper_parameters"]["seed"] == 7
 
 
+def test_resume_of_a_run_folder_needs_no_model_flag(folder_data, tmp_path, monkeypatch, capsys):
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT)
+        assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    run_dir = tmp_path / "lenet" / "version_0"
+    assert train.main(["--resume", str(run_dir)]) == 0  # the model, data and logdir are the run's
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "finished"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:  # 'last' of which model? it must be named
+        train.main(["--resume"])
+    assert e.value.code == 2 and "required: --model" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_resume_from_a_checkpoint_outside_a_run_folder_starts_a_new_one(folder_data, unbroken, tmp_path, capsys):
     import shutil
