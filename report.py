@@ -13,6 +13,7 @@ from typing import Sequence
 
 from torch import nn
 
+import checkpoint_figures
 import checkpoints
 import runs
 import visualize
@@ -96,13 +97,13 @@ class _Report:
         first = next(mod for mod in model.modules() if isinstance(mod, nn.Conv2d))
         frozen = "" if first.weight.requires_grad else " This layer is frozen: its weights were not trained" + (
             f" ({model.init_note})" if model.init_note else " (ImageNet weights)") + "."
-        image, last, weights = visualize.plot_filters(m["run_dir"], 0, self.figures)
+        image, last, weights = checkpoint_figures.plot_filters(m["run_dir"], 0, self.figures)
         self.figure(image, f"{m['model']}: validation image 0 and the first conv layer's output maps "
                            f"(before the activation), each map scaled to 0..1 on its own.{frozen}")
         self.figure(last, f"{m['model']}: the last conv layer's 64 most active output maps for the same image "
                           f"(before the activation), each scaled on its own.")
         self.figure(weights, f"{m['model']}: the first conv layer's weights, RGB, each filter scaled to 0..1.{frozen}")
-        self.figure(visualize.plot_confusion(m["run_dir"], self.figures),
+        self.figure(checkpoint_figures.plot_confusion(m["run_dir"], self.figures),
                     f"{m['model']}: test confusion matrix of the best checkpoint (no TTA), per-class accuracy.")
 
 

@@ -7,7 +7,8 @@
     python visualize.py table   RUN_DIR...                      # the Markdown results table
     python visualize.py report  [LOGDIR] [--out DIR]            # all of it for each model's latest run + report.md
 
-Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2.
+Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. filters and confusion
+live in checkpoint_figures.py (they load a checkpoint and its data).
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-import checkpoints  # noqa: E402
 import runs  # noqa: E402
 from errors import UserError  # noqa: E402
 
@@ -126,91 +126,6 @@ def plot_compare(ms: list[dict], out: Path) -> Path:
     return _save(fig, out / ("compare_" + "_".join(run_name(m) for m in ms) + ".png"))
 
 
-def _datamodule(ckpt: dict):
-    """The data a checkpoint was trained on: the same folder, split and seed."""
-    from datamodules.cifar10 import CIFAR10DataModule
-
-    hp = ckpt.get("datamodule_hyper_parameters", {})
-    dm = CIFAR10DataModule(hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000), seed=hp.get("seed", 0),
-                           dataset=hp.get("dataset", "cifar10"), resize_to=hp.get("resize_to"))
-    dm.setup("fit")
-    return dm
-
-
-def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
-    from callbacks.filters import activation_grid, capture, weight_grid
-
-    model, ckpt = checkpoints.load_model(target)
-    dm = _datamodule(ckpt)
-    pixels, label = dm.val_image(image)
-    cap = capture(model, pixels)
-    truth, guess = dm.classes[label], dm.classes[int(cap["logits"].argmax())]
-    name = model.name
-    panels = [("image_first", [(cap["image"], f"validation image {image}: {truth} (predicted {guess})"),
-                               (activation_grid(cap["first"]), f"first conv ({cap['first_name']}): "
-                                f"{len(cap['first'])} maps of {cap['first'].shape[1]}x{cap['first'].shape[2]}")]),
-              ("last", [(activation_grid(cap["last"]), f"last conv ({cap['last_name']}): the "
-                         f"{min(64, len(cap['last']))} most active of {len(cap['last'])} maps")]),
-              ("weights", [(weight_grid(cap["weights"]), f"first conv weights: {len(cap['weights'])} filters "
-                            f"{cap['weights'].shape[2]}x{cap['weights'].shape[3]}, each scaled to [0, 1]")])]
-    paths = []
-    for suffix, items in panels:
-        fig, axes = plt.subplots(1, len(items), figsize=(5.5 * len(items), 5.5), squeeze=False)
-        for ax, (img, title) in zip(axes[0], items):
-            ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
-        fig.suptitle(f"{name}")
-        paths.append(_save(fig, out / f"{name}_filters_{suffix}.png"))
-    return paths
-
-
-def plot_confusion(target: str | Path, out: Path) -> Path:
-    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA).
-    Up to 20 classes: the matrix with counts, classes named on both axes. More (CIFAR-100): the
-    matrix as an image beside every class's accuracy, sorted."""
-    import torch
-
-    model, ckpt = checkpoints.load_model(target)
-    dm = _datamodule(ckpt)
-    images, labels = dm.test_set()
-    with torch.no_grad():
-        preds = torch.cat([model(model.normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
-    classes, k = dm.classes, len(dm.classes)
-    cm = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
-    per_class = cm.diag() / cm.sum(1).clamp_min(1)
-    title = f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy"
-    rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
-    if k > 20:
-        return _save(_many_classes(rates, per_class, classes, title), out / f"{model.name}_confusion.png")
-    fig, ax = plt.subplots(figsize=(7, 6))
-    ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > 0.5 * cm[i].sum() else "black")
-    ax.set_xticks(range(k), classes, rotation=45, ha="right")
-    ax.set_yticks(range(k), [f"{c} ({100 * a:.0f}%)" for c, a in zip(classes, per_class.tolist())])
-    ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)", title=title)
-    return _save(fig, out / f"{model.name}_confusion.png")
-
-
-def _many_classes(rates, per_class, classes: Sequence[str], title: str):
-    """Too many classes for numbers in cells: the matrix as an image, and the sorted accuracies."""
-    k = len(classes)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, max(6, 0.16 * k)), width_ratios=(3, 2))
-    left.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
-    left.set(xlabel="predicted class index", ylabel="true class index", title="share of each true class")
-    order = per_class.argsort(descending=True).tolist()
-    right.barh(range(k), [100 * per_class[i].item() for i in order], color="tab:blue")
-    right.set_yticks(range(k), [classes[i] for i in order], fontsize=max(4, min(8, 600 // k)))
-    right.set_ylim(k - 0.5, -0.5)  # best at the top, no empty margin
-    right.set(xlabel="accuracy (%)", xlim=(0, 100), title="per-class accuracy, best first")
-    right.grid(axis="x", alpha=0.3)
-    fig.suptitle(title)
-    return fig
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="visualize.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -226,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the runs of item 3d: model names (their latest run) or run folders; "
                         "default: the most accurate run against the resnet18 run")
     args = p.parse_args(argv)
+    import checkpoint_figures
     import report  # report.md, which draws on the figures here
     import tables
 
@@ -243,9 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError("compare needs two or more runs")
             print(plot_compare([load_run(r) for r in args.runs], out))
         elif args.command == "confusion":
-            print(plot_confusion(args.runs[0], out))
+            print(checkpoint_figures.plot_confusion(args.runs[0], out))
         elif args.command == "filters":
-            print("\n".join(map(str, plot_filters(args.runs[0], args.image, out))))
+            print("\n".join(map(str, checkpoint_figures.plot_filters(args.runs[0], args.image, out))))
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2
