@@ -109,9 +109,8 @@ class CIFAR10DataModule(pl.LightningDataModule):
     @property
     def description(self) -> dict:
         """The data set for the run's record: its name, classes and statistics."""
-        a = self.arrays
-        return {"dataset": self.hparams.dataset, "classes": list(a.classes), "image_size": a.image_size,
-                "mean": list(a.mean), "std": list(a.std)}
+        inputs = {k: v for k, v in self.model_inputs.items() if k != "num_classes"}  # the classes say it
+        return {"dataset": self.hparams.dataset, "classes": list(self.arrays.classes), **inputs}
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> the float inputs the model trains on (this data set's mean/std)."""
