@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from datamodules.sources import DATASETS
     from devices import PRECISIONS
     from lit_modules import MODELS
-    from lit_modules.base import OPTIMIZERS
+    from lit_modules.optim import OPTIMIZERS
 
     p = _Parser(prog="train.py", description="Train an image classifier (CIFAR-10 by default) with PyTorch Lightning.")
     p.add_argument("--model", choices=list(MODELS), help="which network to train (with --resume PATH: the checkpoint's)")

@@ -79,12 +79,13 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     after each finished epoch: a clean resume point), metrics.json, Ctrl-C, NaN, seeding, filters."""
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+    from pytorch_lightning.callbacks import ModelCheckpoint
 
     from callbacks.epoch_seed import SeedEachEpoch
     from callbacks.filters import FilterActivations
     from callbacks.interrupt import StopOnCtrlC
     from callbacks.nonfinite import StopOnNonFiniteLoss
+    from callbacks.progress import LossBar
     from callbacks.tensorboard import EpochScalars
     from plugins.atomic_checkpoint_io import AtomicCheckpointIO
 
@@ -104,7 +105,7 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
         torch.set_float32_matmul_precision("high")
     return pl.Trainer(
         max_epochs=trainer_keys["epochs"], precision=precision, logger=logger, fast_dev_run=args.fast_dev_run,
-        callbacks=callbacks + ([TQDMProgressBar(refresh_rate=20)] if interactive else []),
+        callbacks=callbacks + ([LossBar(refresh_rate=20)] if interactive else []),
         enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=args.deterministic,
         benchmark=on_gpu and not args.deterministic,  # cuDNN picks the fastest conv kernels: shapes are fixed
         use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself

@@ -122,7 +122,7 @@ def hand(name: str, data: Path, count: bool) -> tuple[list[float], float | None]
     from datamodules.augment import random_crop_flip
     from datamodules.cifar10 import CIFAR10DataModule
     from lit_modules import MODELS
-    from lit_modules.base import warmup_linear
+    from lit_modules.optim import make_optimizer, make_schedule
 
     cls = MODELS[name]
     groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
@@ -137,11 +137,8 @@ def hand(name: str, data: Path, count: bool) -> tuple[list[float], float | None]
     model.train()
     loader = dm.train_dataloader()
     total = len(loader)
-    opt_cls = torch.optim.SGD if hp.optimizer == "sgd" else torch.optim.Adam
-    kw = dict(momentum=hp.momentum, nesterov=hp.nesterov) if hp.optimizer == "sgd" else {}
-    opt = opt_cls(model.param_groups(), lr=hp.lr, weight_decay=hp.weight_decay, **kw)
-    sched = (torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(total, hp.warmup, hp.start_lr_frac, hp.end_lr_frac))
-             if hp.schedule else None)
+    opt = make_optimizer(model.param_groups(), hp, torch.device("cpu"))
+    sched = make_schedule(opt, hp, total) if hp.schedule else None
     every = max(1, round(EVERY_EXAMPLES / BATCH))
     ema = None
     loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0

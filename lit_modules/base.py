@@ -23,22 +23,9 @@ from torchmetrics.classification import MulticlassAccuracy
 from datamodules.augment import normalize
 from datamodules.sources import CIFAR10_INPUTS
 from errors import UserError
+from lit_modules.optim import make_optimizer, make_schedule
 from recipe import BASE_SPECS, Key
 from runs import FINAL_PREFIX, STAGES
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-def warmup_linear(total_steps: int, warmup: float, start: float, end: float):
-    """LR multiplier per step: linear from `start` to 1 over the first `warmup` fraction, then to `end`."""
-    warm = max(1, int(total_steps * warmup))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return start + (1 - start) * step / warm
-        return 1 + (end - 1) * min(1.0, (step - warm) / max(1, total_steps - warm))
-    return factor
-
 
 class BaseClassifier(pl.LightningModule):
     name: ClassVar[str] = ""  # the registry key (--model NAME), stored in every checkpoint
@@ -93,6 +80,10 @@ class BaseClassifier(pl.LightningModule):
         for stage in STAGES[1:] + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # val_acc ... best_test_acc
             setattr(self, f"{stage}_acc", acc())
         self._sums: tuple[torch.Tensor, ...] | None = None  # the training epoch's (loss * n, correct, n)
+        # training_step runs the whole step itself (forward, backward, optimizer, schedule): Lightning's
+        # automatic optimization wraps each step in a closure and a result object, and copies and
+        # divides the loss, host time that is a third of a small network's step.
+        self.automatic_optimization = False
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -135,13 +126,18 @@ class BaseClassifier(pl.LightningModule):
         return logits
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """One optimization step, in the order Lightning's automatic optimization runs it: forward,
+        zero_grad, backward, optimizer step, then the per-step schedule."""
         x, y = batch
         logits = self(x)
         loss = self.criterion(logits, y)  # the objective, with the model's label smoothing
-        # The progress bar's loss, on the CPU only and only every log_every_n_steps: each self.log
-        # costs ~0.5 ms, and on a GPU Lightning reads bar values with .item() every step (a host sync).
-        if self.device.type == "cpu" and (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)  # through the precision plugin (fp16's loss scaling) and DDP
+        opt.step()
+        schedule = self.lr_schedulers()
+        if schedule is not None:
+            schedule.step()
         # The epoch's train loss and accuracy add up on the device, a few kernels a step, and are
         # logged once, at the epoch's last batch: a per-step self.log or metric update costs more host
         # time than a small network's whole step (Lightning walks its result objects on every call).
@@ -151,7 +147,15 @@ class BaseClassifier(pl.LightningModule):
             self._train_sums(plain, logits, y)
         if self.trainer.is_last_batch:
             self._log_train_epoch()
-        return loss
+        return loss  # for callbacks (the per-step TensorBoard loss, the progress bar); Lightning detaches it
+
+    @property
+    def train_loss_sum(self) -> torch.Tensor | None:
+        """The epoch's summed training loss so far, on the device: non-finite once any step's was."""
+        return None if self._sums is None else self._sums[0]
+
+    def on_train_epoch_start(self) -> None:
+        self._sums = None
 
     def _train_sums(self, plain: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """loss * n, correct, n: the same sums, in the same dtypes, as Lightning's epoch mean and
@@ -173,7 +177,6 @@ class BaseClassifier(pl.LightningModule):
         kw = dict(on_step=False, on_epoch=True, batch_size=1, logger=False)  # callbacks/tensorboard.py writes
         self.log("train/loss", (loss_sum / seen).float(), **kw)
         self.log("train/acc", correct.float() / seen.float(), **kw)
-        self._sums = None
 
     def _eval_step(self, batch, stage: str, tta: int) -> None:
         """Shared by validation, the per-epoch test pass and the final evaluation."""
@@ -198,25 +201,20 @@ class BaseClassifier(pl.LightningModule):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
     def configure_optimizers(self):
-        hp = self.hparams
-        groups = self.param_groups()
-        # On a GPU the fused step is 2 kernel launches for the whole model (foreach: about 12 for
-        # resnet9). The CPU keeps PyTorch's default there (a per-tensor loop), so CPU runs give the
-        # same numbers as before.
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        if hp.optimizer == "adam":
-            opt = torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay, **fused)
-        elif hp.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                                  nesterov=hp.nesterov, **fused)
-        else:
-            raise ValueError(f"unknown optimizer {hp.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if hp.schedule is None:
+        opt = make_optimizer(self.param_groups(), self.hparams, self.device)
+        if self.hparams.schedule is None:
             return opt
-        total = int(self.trainer.estimated_stepping_batches)
-        factor = warmup_linear(total, hp.warmup, hp.start_lr_frac, hp.end_lr_frac)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        schedule = make_schedule(opt, self.hparams, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Checkpoints written under Lightning's automatic optimization (before this module ran its own
+        step) count their optimizer steps there; the manual loop's counter is what sets global_step."""
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        auto = loops.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
+        if auto and manual is not None and auto["total"]["completed"] > manual["total"]["completed"]:
+            loops["epoch_loop.manual_optimization.optim_step_progress"] = auto
 
     def param_counts(self) -> dict[str, int]:
         return {"total": sum(p.numel() for p in self.net.parameters()),

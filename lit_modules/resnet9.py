@@ -115,6 +115,7 @@ class ResNet9(BaseClassifier):
         self.init_whitening(dm.normalize(first).to(self.device))
 
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         self.net[0].bias.requires_grad = self.current_epoch < WHITEN_BIAS_EPOCHS
 
     def param_groups(self) -> list[dict]:

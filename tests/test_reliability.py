@@ -83,6 +83,31 @@ def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, tiny
     assert numbers(tmp_path / name / "version_0") == numbers(tiny_runs / name / "version_0")
 
 
+AUTO = "epoch_loop.automatic_optimization.optim_progress"
+MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_from_automatic_optimization_resumes_at_its_step(tiny_runs, folder_data, tmp_path, monkeypatch):
+    """Checkpoints written before the module ran its own step count steps in the automatic loop; resume
+    must continue from there (resnet9's lookahead and schedule read the step), not from step 0."""
+    argv = ["--model", "resnet9", "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT, at_batch=0)
+        assert train.main(argv) == 130
+    last = tmp_path / "resnet9" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=False)
+    loops = ckpt["loops"]["fit_loop"]
+    steps = loops[MANUAL]
+    assert steps["total"]["completed"] == 2  # one epoch of two batches
+    loops[AUTO]["optimizer"]["step"] = steps  # the old layout: the steps counted by the automatic loop
+    loops[MANUAL] = {k: {kk: 0 for kk in v} for k, v in steps.items()}
+    torch.save(ckpt, last)
+    assert train.main(["--model", "resnet9", "--logdir", str(tmp_path), "--resume"]) == 0
+    assert numbers(tmp_path / "resnet9" / "version_0") == numbers(tiny_runs / "resnet9" / "version_0")
+
+
 @pytest.mark.slow
 def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     interrupt_during_epoch_2(monkeypatch, signal.SIGTERM)
@@ -93,12 +118,12 @@ def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
-    original = BaseClassifier.training_step
+    original = BaseClassifier.forward
 
-    def poisoned(self, batch, batch_idx):
-        loss = original(self, batch, batch_idx)
-        return loss * float("nan") if self.trainer.global_step == 3 else loss
-    monkeypatch.setattr(BaseClassifier, "training_step", poisoned)
+    def poisoned(self, x):  # the 4th training step's logits, hence its loss and gradients, turn NaN
+        logits = original(self, x)
+        return logits * float("nan") if self.training and self.trainer.global_step == 3 else logits
+    monkeypatch.setattr(BaseClassifier, "forward", poisoned)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     err = capsys.readouterr().err
     assert "became nan at epoch 1, step 4 (lr 0.001)" in err
