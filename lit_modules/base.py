@@ -156,6 +156,10 @@ class BaseClassifier(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._sums = None
+        # Lightning 2.x leaves the module in whatever mode it finds it, and a new module's submodules
+        # are all in training mode: a model's own train() (resnet18 keeps its frozen BatchNorm in
+        # eval mode) runs only if called, here.
+        self.train()
 
     def _train_sums(self, plain: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """loss * n, correct, n: the same sums, in the same dtypes, as Lightning's epoch mean and

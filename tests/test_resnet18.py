@@ -33,6 +33,16 @@ def test_frozen_batchnorm_stays_in_eval_mode(model):
     assert model.net.backbone.layer4[0].bn1.training
 
 
+@pytest.mark.slow
+def test_a_training_run_keeps_the_frozen_batchnorm_statistics(tiny_runs):
+    """In a Trainer, not only after an explicit model.train(): Lightning 2.x never calls it."""
+    ckpt = torch.load(tiny_runs / "resnet18" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    tracked = {k.removeprefix("net.backbone.").removesuffix(".num_batches_tracked"): int(v)
+               for k, v in ckpt["state_dict"].items() if k.endswith("num_batches_tracked")}
+    assert len(tracked) == 20 and tracked["layer4.0.bn1"] == ckpt["global_step"] > 0
+    assert all(n == 0 for k, n in tracked.items() if not k.startswith("layer4."))
+
+
 def test_one_step_changes_only_layer4_and_fc(model):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
