@@ -106,6 +106,8 @@ def test_a_checkpoint_from_automatic_optimization_resumes_at_its_step(tiny_runs,
     torch.save(ckpt, last)
     assert train.main(["--model", "resnet9", "--logdir", str(tmp_path), "--resume"]) == 0
     assert numbers(tmp_path / "resnet9" / "version_0") == numbers(tiny_runs / "resnet9" / "version_0")
+    unbroken = torch.load(tiny_runs / "resnet9" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert torch.load(last, weights_only=False)["global_step"] == unbroken["global_step"] == 4
 
 
 @pytest.mark.slow
