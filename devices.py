@@ -34,3 +34,11 @@ def resolve_precision(given: str | None, on_gpu: bool) -> str:
     if precision == "16-mixed" and not on_gpu:
         raise UserError("--precision 16-mixed needs a GPU; on the CPU use --precision 32 or bf16-mixed")
     return precision
+
+
+def reading_waits(t) -> bool:
+    """Whether reading tensor `t` on the host (.item(), float(t)) makes the host wait for the device:
+    on a GPU it does (and drains the queue of launched work), on the CPU it is free. The training
+    step's optional reads (the NaN check, the progress bar's loss) ask this, and the tests set it to
+    True to check the GPU configuration's step on the CPU."""
+    return t.device.type != "cpu"

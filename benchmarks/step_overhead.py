@@ -7,7 +7,8 @@ optimizer and its schedule, train loss/accuracy, lookahead), on the CPU.
 The networks are shrunk so that compute is small and what remains is the host cost of a step:
 resnet9 at widths 8-16-16, resnet18 at 1/8 of its widths and "upsampled" to 32x32, both at batch
 16 (at 64 resnet9's compute is most of a step here), on a made-up 32x32 data set of 4,000 images. Rounds alternate project and hand loop (this machine is noisy: the
-ratios are what count); a step's time is the median interval between step starts. Kernel-like ops
+ratios are what count): a round's step time is the median interval between step starts, and the
+ratio reported is the median over rounds of each round's ratio. Kernel-like ops
 are aten calls that are not views or allocations, counted in a separate, untimed pass.
 """
 from __future__ import annotations
@@ -197,18 +198,23 @@ def main() -> None:
         data = made_up_data(Path(tmp) / "data")
         for name in ("resnet9", "resnet18"):
             ops = {"project": project(name, data, True)[1], "hand": hand(name, data, True)[1]}
-            times: dict[str, list[float]] = {"project": [], "hand": []}
+            rounds: list[dict[str, float]] = []  # each round's median step time of each path
             for _ in range(args.rounds):
-                times["project"] += project(name, data, False)[0]
-                times["hand"] += hand(name, data, False)[0]
-            ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+                rounds.append({"project": statistics.median(project(name, data, False)[0]),
+                               "hand": statistics.median(hand(name, data, False)[0])})
+            # A round's two paths run back to back, under the same machine state: the ratio is taken
+            # within each round, and its median over rounds reported, with its range.
+            ratios = [r["project"] / r["hand"] for r in rounds]
+            ms = {k: 1000 * statistics.median(r[k] for r in rounds) for k in ("project", "hand")}
             results[name] = {"project_ms": round(ms["project"], 2), "hand_ms": round(ms["hand"], 2),
-                             "ratio": round(ms["project"] / ms["hand"], 3),
+                             "ratio": round(statistics.median(ratios), 3),
+                             "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
                              "project_ops": round(ops["project"], 1), "hand_ops": round(ops["hand"], 1)}
-    print("\n| model | train.py ms/step | hand loop ms/step | ratio | train.py ops/step | hand ops/step |")
+    print("\n| model | train.py ms/step | hand loop ms/step | ratio (range over rounds) | train.py ops/step | hand ops/step |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['project_ms']} | {r['hand_ms']} | {r['ratio']} | {r['project_ops']} | {r['hand_ops']} |")
+        lo, hi = r["ratio_range"]
+        print(f"| {name} | {r['project_ms']} | {r['hand_ms']} | {r['ratio']} ({lo}-{hi}) | {r['project_ops']} | {r['hand_ops']} |")
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
 

@@ -12,17 +12,19 @@ import math
 
 import pytorch_lightning as pl
 
+import devices
 from errors import NonFiniteLoss
 
 
 class StopOnNonFiniteLoss(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         total = getattr(pl_module, "train_loss_sum", None)
-        if total is None or (total.device.type != "cpu" and not trainer.is_last_batch):
+        waits = total is not None and devices.reading_waits(total)
+        if total is None or (waits and not trainer.is_last_batch):
             return
         value = float(total)
         if not math.isfinite(value):
             lr = trainer.optimizers[0].param_groups[0]["lr"]
-            when = "at" if total.device.type == "cpu" else "by"
+            when = "by" if waits else "at"
             raise NonFiniteLoss(f"training loss became {value} {when} epoch {trainer.current_epoch + 1}, "
                                 f"step {trainer.global_step} (lr {lr:g}); try a lower --lr")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+import devices
+
 
 class LossBar(TQDMProgressBar):
     """Reads the step's loss only when the bar redraws (every `refresh_rate` steps), and only on the
@@ -15,7 +17,7 @@ class LossBar(TQDMProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        self._loss = loss if loss is not None and loss.device.type == "cpu" else None
+        self._loss = loss if loss is not None and not devices.reading_waits(loss) else None
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def get_metrics(self, trainer, pl_module) -> dict:

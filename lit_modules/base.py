@@ -79,7 +79,8 @@ class BaseClassifier(pl.LightningModule):
         acc = lambda: MulticlassAccuracy(inputs["num_classes"], average="micro", validate_args=False)
         for stage in STAGES[1:] + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # val_acc ... best_test_acc
             setattr(self, f"{stage}_acc", acc())
-        self._sums: tuple[torch.Tensor, ...] | None = None  # the training epoch's (loss * n, correct, n)
+        self._sums: tuple[torch.Tensor, ...] | None = None  # the training epoch's (loss * n, correct)
+        self._seen = 0  # and n
         # training_step runs the whole step itself (forward, backward, optimizer, schedule): Lightning's
         # automatic optimization wraps each step in a closure and a result object, and copies and
         # divides the loss, host time that is a third of a small network's step.
@@ -163,18 +164,19 @@ class BaseClassifier(pl.LightningModule):
 
     def _train_sums(self, plain: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """loss * n, correct, n: the same sums, in the same dtypes, as Lightning's epoch mean and
-        torchmetrics' micro accuracy, so the numbers are the same to the last bit."""
+        torchmetrics' micro accuracy, so the numbers are the same to the last bit. n is counted on
+        the host: it is known there, and an op less a step."""
         if self._sums is None or self._sums[0].device != logits.device:
-            self._sums = (torch.zeros((), device=logits.device),
-                          torch.zeros((), dtype=torch.long, device=logits.device),
-                          torch.zeros((), dtype=torch.long, device=logits.device))
-        loss_sum, correct, seen = self._sums
+            self._sums = (torch.zeros((), device=logits.device), torch.zeros((), dtype=torch.long, device=logits.device))
+            self._seen = 0
+        loss_sum, correct = self._sums
         loss_sum.add_(plain * len(y))
         correct.add_((logits.argmax(1) == y).sum())
-        seen.add_(len(y))
+        self._seen += len(y)
 
     def _log_train_epoch(self) -> None:
-        loss_sum, correct, seen = self._sums
+        loss_sum, correct = self._sums
+        seen = torch.tensor(self._seen, device=loss_sum.device)
         if self.trainer.world_size > 1:  # every rank's sums: the epoch's numbers over all its images
             loss_sum, correct, seen = self.trainer.strategy.reduce(torch.stack([loss_sum.double(), correct.double(),
                                                                                  seen.double()]), reduce_op="sum")

@@ -9,6 +9,7 @@ import signal
 import pytest
 import torch
 
+import devices
 import train
 from callbacks.interrupt import StopOnCtrlC
 from conftest import offline_args
@@ -131,6 +132,22 @@ def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, mo
     assert "became nan at epoch 1, step 4 (lr 0.001)" in err
     saved = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
     assert saved["status"] == "failed" and saved["epochs"] == []
+
+
+@pytest.mark.slow
+def test_on_a_gpu_a_nan_loss_stops_the_run_at_the_epochs_end_before_its_checkpoint(folder_data, tmp_path, monkeypatch,
+                                                                                  capsys):
+    """The GPU configuration reads the loss once an epoch (devices.reading_waits), on the CPU here."""
+    original = BaseClassifier.forward
+
+    def poisoned(self, x):
+        logits = original(self, x)
+        return logits * float("nan") if self.training and self.trainer.global_step == 3 else logits
+    monkeypatch.setattr(BaseClassifier, "forward", poisoned)
+    monkeypatch.setattr(devices, "reading_waits", lambda t: True)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    assert "became nan by epoch 1, step 7 (lr 0.001)" in capsys.readouterr().err  # its last step
+    assert not (tmp_path / "lenet" / "version_0" / "checkpoints" / "last.ckpt").exists()
 
 
 @pytest.mark.slow

@@ -1,0 +1,89 @@
+"""The training step: in the GPU configuration it never makes the host wait (no reads of device
+values), so a GPU is never left idle between steps. Checked on the CPU by counting the ops that read
+a tensor's value on the host (on a GPU each is a sync), with devices.reading_waits set as on a GPU."""
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+import pytorch_lightning as pl
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import devices
+import train
+import training
+from conftest import offline_args
+from lit_modules import MODELS
+
+READS = {"_local_scalar_dense", "nonzero", "is_nonzero", "equal", "_assert_async"}
+
+
+class Reads(TorchDispatchMode):
+    def __init__(self, on_host: set[int]):
+        super().__init__()
+        self.n, self.on_host = 0, on_host
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.n += func.overloadpacket.__name__ in READS and not (args and id(args[0]) in self.on_host)
+        return func(*args, **(kwargs or {}))
+
+
+def host_state(trainer: pl.Trainer) -> set[int]:
+    """Optimizer step counters: kept on the host by PyTorch (unless fused, as on a GPU), so reading
+    them never waits; Adam's foreach step reads them for its bias correction."""
+    return {id(s["step"]) for opt in trainer.optimizers for s in opt.state.values() if "step" in s}
+
+
+class ReadsPerStep(pl.Callback):
+    """Host reads from each step's start to the next one's (hooks, data and all)."""
+
+    def __init__(self):
+        self.mode, self.per_step = None, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._close()
+        self.mode = Reads(host_state(trainer))
+        self.mode.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.is_last_batch:  # the epoch's end reads what it logs, once: not a step's cost
+            self._close(keep=False)
+
+    def on_train_end(self, trainer, pl_module):
+        self._close()
+
+    def _close(self, keep: bool = True):
+        if self.mode is not None:
+            self.mode.__exit__(None, None, None)
+            self.per_step.append(self.mode.n if keep else None)
+            self.mode = None
+
+
+def reads_per_step(name: str, data, monkeypatch, waits: bool) -> list[int]:
+    probe, make = ReadsPerStep(), training._trainer
+
+    def with_probe(*a, **kw):
+        trainer = make(*a, **kw)
+        trainer.callbacks.append(probe)
+        return trainer
+    monkeypatch.setattr(training, "_trainer", with_probe)
+    monkeypatch.setattr(devices, "reading_waits", lambda t: waits)
+    with tempfile.TemporaryDirectory() as logdir:
+        assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", "16", "--val-size", "20",
+                           "--data-dir", str(data), "--logdir", logdir, *offline_args(name)]) == 0
+    # The first step creates the optimizer's state (and on a GPU tunes cuDNN): steady state after it.
+    return [n for n in probe.per_step[1:] if n is not None]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_gpu_step_never_waits_for_the_gpu(name, folder_data, monkeypatch):
+    steps = reads_per_step(name, folder_data, monkeypatch, waits=True)
+    assert len(steps) >= 3 and steps == [0] * len(steps)
+
+
+@pytest.mark.slow
+def test_the_cpu_step_reads_its_loss_and_the_count_sees_it(folder_data, monkeypatch):
+    """The CPU's NaN check reads the running loss every step (free there): the counter must see it."""
+    steps = reads_per_step("lenet", folder_data, monkeypatch, waits=False)
+    assert len(steps) >= 3 and steps == [1] * len(steps)
