@@ -6,10 +6,14 @@ optimizer and its schedule, train loss/accuracy, lookahead), on the CPU.
 
 The networks are shrunk so that compute is small and what remains is the host cost of a step:
 resnet9 at widths 8-16-16, resnet18 at 1/8 of its widths and "upsampled" to 32x32, both at batch
-16 (at 64 resnet9's compute is most of a step here), on a made-up 32x32 data set of 4,000 images. Rounds alternate project and hand loop (this machine is noisy: the
-ratios are what count): a round's step time is the median interval between step starts, and the
-ratio reported is the median over rounds of each round's ratio. Kernel-like ops
-are aten calls that are not views or allocations, counted in a separate, untimed pass.
+16 (at 64 resnet9's compute is most of a step here), on a made-up 32x32 data set of 4,000 images.
+
+This machine is noisy (its speed wanders by a third over seconds), so the two paths run
+interleaved, step for step: inside train.py's run, a callback runs one hand-loop step (on its own
+model, optimizer and batches) after each project step, and times both. A round is one such run;
+its ratio is the median project step over the median hand step, and the ratio reported is the
+median over rounds, with its range. Kernel-like ops are aten calls that are not views or
+allocations, counted in separate, untimed runs of each path.
 """
 from __future__ import annotations
 
@@ -75,11 +79,23 @@ def shrink() -> None:
 
 
 class StepClock(pl.Callback):
-    """Step-start times of train.py's own Trainer; with `counter`, ops of steps WARMUP..end."""
+    """Step-start times of train.py's own Trainer; with `counter`, ops of steps WARMUP..end. With
+    `hand`, one hand-loop step runs (and is timed) after each project step: the two paths' steps
+    alternate, so both see the same machine state, step for step."""
 
-    def __init__(self, counter: OpCounter | None = None):
+    def __init__(self, counter: OpCounter | None = None, hand: HandLoop | None = None):
         self.starts: list[float] = []
-        self.counter, self.counted = counter, 0
+        self.counter, self.counted, self.hand = counter, 0, hand
+        self.hand_times: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # Here, not at the batch's start: there the hand step would sit between the project's
+        # augmentation of a batch and its forward pass, leaving that batch cold in the cache (it
+        # measured ~4% slower that way); here each path's fetch-augment-forward-backward runs unbroken.
+        if self.hand is not None:
+            t = time.perf_counter()
+            self.hand.step()
+            self.hand_times.append(time.perf_counter() - t)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.starts.append(time.perf_counter())
@@ -92,12 +108,17 @@ class StepClock(pl.Callback):
         if self.counter is not None and self.counted:
             self.counter.__exit__(None, None, None)
 
+    def project_times(self) -> list[float]:
+        """Each project step: from its start to the next one's, less the hand step run in between."""
+        ends = [s - h for s, h in zip(self.starts[1:], self.hand_times)] if self.hand else self.starts[1:]
+        return [b - a for a, b in zip(self.starts[WARMUP:], ends[WARMUP:])]
 
-def project(name: str, data: Path, count: bool) -> tuple[list[float], float | None]:
+
+def project(name: str, data: Path, count: bool, hand: HandLoop | None = None) -> tuple[list[float], float | None]:
     import train
     import training
 
-    clock = StepClock(OpCounter() if count else None)
+    clock = StepClock(OpCounter() if count else None, hand)
     make = training._trainer
 
     def with_clock(*a, **kw):
@@ -113,69 +134,85 @@ def project(name: str, data: Path, count: bool) -> tuple[list[float], float | No
     finally:
         training._trainer = make
     ops = clock.counter.n / clock.counted if count else None
-    return [b - a for a, b in zip(clock.starts[WARMUP:], clock.starts[WARMUP + 1:])], ops
+    if hand is not None:
+        return clock.project_times(), clock.hand_times[WARMUP:]
+    return clock.project_times(), ops
 
 
-def hand(name: str, data: Path, count: bool) -> tuple[list[float], float | None]:
-    """The same work as train.py's step, written out: no Trainer, no logging, no callbacks."""
-    import recipe
-    from callbacks.lookahead import BASE_DECAY, EVERY_EXAMPLES
-    from datamodules.augment import random_crop_flip
-    from datamodules.cifar10 import CIFAR10DataModule
-    from lit_modules import MODELS
-    from lit_modules.optim import make_optimizer, make_schedule
+class HandLoop:
+    """The same work as train.py's step, written out: no Trainer, no logging, no callbacks. One
+    `step()` at a time, starting a new epoch of batches when one runs out."""
 
-    cls = MODELS[name]
-    groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
-                           **({"weights": "none"} if name == "resnet18" else {})}, cls.all_specs())
-    torch.manual_seed(0)
-    dm = CIFAR10DataModule(str(data), **groups["data"], dataset="folder")
-    dm.setup("fit")
-    model = cls(**groups["model"], **dm.model_inputs)
-    hp, d = model.hparams, dm.hparams
-    if hasattr(model, "init_whitening"):
-        model.init_whitening(dm.normalize(dm.train_sample(5000)))
-    model.train()
-    loader = dm.train_dataloader()
-    total = len(loader)
-    opt = make_optimizer(model.param_groups(), hp, torch.device("cpu"))
-    sched = make_schedule(opt, hp, total) if hp.schedule else None
-    every = max(1, round(EVERY_EXAMPLES / BATCH))
-    ema = None
-    loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
-    counter, starts = OpCounter() if count else None, []
-    for step, (x, y) in enumerate(loader):
-        starts.append(time.perf_counter())
-        if counter is not None and step == WARMUP:
-            counter.__enter__()
+    def __init__(self, name: str, data: Path):
+        import recipe
+        from datamodules.cifar10 import CIFAR10DataModule
+        from lit_modules import MODELS
+        from lit_modules.optim import make_optimizer, make_schedule
+
+        cls = MODELS[name]
+        groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
+                               **({"weights": "none"} if name == "resnet18" else {})}, cls.all_specs())
+        torch.manual_seed(0)
+        self.dm = dm = CIFAR10DataModule(str(data), **groups["data"], dataset="folder")
+        dm.setup("fit")
+        self.model = model = cls(**groups["model"], **dm.model_inputs)
+        self.hp, self.d = model.hparams, dm.hparams
+        if hasattr(model, "init_whitening"):
+            model.init_whitening(dm.normalize(dm.train_sample(5000)))
+        model.train()
+        self.total = len(dm.train_dataloader())
+        self.opt = make_optimizer(model.param_groups(), self.hp, torch.device("cpu"))
+        self.sched = make_schedule(self.opt, self.hp, self.total) if self.hp.schedule else None
+        self.batches, self.n, self.ema = iter(()), 0, None
+        self.loss_sum, self.correct, self.seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
+
+    def step(self) -> None:
+        from callbacks.lookahead import BASE_DECAY, EVERY_EXAMPLES
+        from datamodules.augment import random_crop_flip
+
+        batch = next(self.batches, None)
+        if batch is None:
+            self.batches = iter(self.dm.train_dataloader())
+            batch = next(self.batches)
+        x, y = batch
+        hp, d, model = self.hp, self.d, self.model
         if d.augment:
             pad = round(d.aug_padding * x.shape[-1] / 32)
             x = random_crop_flip(x, pad, d.aug_pad_mode, flip=d.aug_flip == "random")
-        x = dm.normalize(x)
+        x = self.dm.normalize(x)
         logits = model(x)
         loss = model.criterion(logits, y)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+        self.n += 1
         with torch.no_grad():
             plain = loss if hp.label_smoothing == 0 else nn.functional.cross_entropy(logits, y)
-            loss_sum += plain * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            if hp.lookahead and (step + 1) % every == 0:
+            self.loss_sum += plain * len(y)
+            self.correct += (logits.argmax(1) == y).sum()
+            self.seen += len(y)
+            if hp.lookahead and self.n % max(1, round(EVERY_EXAMPLES / BATCH)) == 0:
                 state = model.net.state_dict()
-                ema = ema or {k: v.clone() for k, v in state.items() if v.is_floating_point()}
-                decay = BASE_DECAY * ((step + 1) / total) ** 3
-                for k, e in ema.items():
-                    e.lerp_(state[k], 1 - decay)
-                    state[k].copy_(e)
-    if counter is not None:
-        counter.__exit__(None, None, None)
-    print(f"  hand loop {name}: train loss {float(loss_sum) / seen:.4f}, acc {int(correct) / seen:.4f}")
-    ops = counter.n / (len(starts) - WARMUP) if count else None
-    return [b - a for a, b in zip(starts[WARMUP:], starts[WARMUP + 1:])], ops
+                self.ema = self.ema or {k: v.clone() for k, v in state.items() if v.is_floating_point()}
+                decay = BASE_DECAY * (self.n / self.total) ** 3
+                emas, weights = list(self.ema.values()), [state[k] for k in self.ema]
+                torch._foreach_lerp_(emas, weights, 1 - decay)
+                torch._foreach_copy_(weights, emas)
+
+
+def hand_ops(name: str, data: Path) -> float:
+    """Kernel-like ops per step of the hand loop, over one epoch's steps after WARMUP."""
+    loop = HandLoop(name, data)
+    for _ in range(WARMUP):
+        loop.step()
+    counter = OpCounter()
+    with counter:
+        for _ in range(loop.total - WARMUP):
+            loop.step()
+    print(f"  hand loop {name}: train loss {float(loop.loss_sum) / loop.seen:.4f}, acc {int(loop.correct) / loop.seen:.4f}")
+    return counter.n / (loop.total - WARMUP)
 
 
 def made_up_data(root: Path) -> Path:
@@ -197,13 +234,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = made_up_data(Path(tmp) / "data")
         for name in ("resnet9", "resnet18"):
-            ops = {"project": project(name, data, True)[1], "hand": hand(name, data, True)[1]}
+            ops = {"project": project(name, data, True)[1], "hand": hand_ops(name, data)}
             rounds: list[dict[str, float]] = []  # each round's median step time of each path
             for _ in range(args.rounds):
-                rounds.append({"project": statistics.median(project(name, data, False)[0]),
-                               "hand": statistics.median(hand(name, data, False)[0])})
-            # A round's two paths run back to back, under the same machine state: the ratio is taken
-            # within each round, and its median over rounds reported, with its range.
+                p, h = project(name, data, False, hand=HandLoop(name, data))
+                rounds.append({"project": statistics.median(p), "hand": statistics.median(h)})
             ratios = [r["project"] / r["hand"] for r in rounds]
             ms = {k: 1000 * statistics.median(r[k] for r in rounds) for k in ("project", "hand")}
             results[name] = {"project_ms": round(ms["project"], 2), "hand_ms": round(ms["hand"], 2),
