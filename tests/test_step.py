@@ -3,6 +3,7 @@ values), so a GPU is never left idle between steps. Checked on the CPU by counti
 a tensor's value on the host (on a GPU each is a sync), with devices.reading_waits set as on a GPU."""
 from __future__ import annotations
 
+import sys
 import tempfile
 
 import pytest
@@ -87,3 +88,15 @@ def test_the_cpu_step_reads_its_loss_and_the_count_sees_it(folder_data, monkeypa
     """The CPU's NaN check reads the running loss every step (free there): the counter must see it."""
     steps = reads_per_step("lenet", folder_data, monkeypatch, waits=False)
     assert len(steps) >= 3 and steps == [1] * len(steps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("waits", [False, True])
+def test_the_progress_bar_shows_the_loss_where_reading_it_is_free(waits, folder_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # an interactive run: the bar is on
+    monkeypatch.setattr(devices, "reading_waits", lambda t: waits)
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "16", "--val-size", "20",
+                       "--data-dir", str(folder_data), "--logdir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    bar = captured.out + captured.err
+    assert "Epoch 0: 100%" in bar and ("loss=" in bar) != waits
