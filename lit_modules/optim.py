@@ -2,6 +2,7 @@
 also used as-is by benchmarks/step_overhead.py's hand-written loop."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import torch
@@ -28,12 +29,14 @@ def make_optimizer(groups: list[dict[str, Any]], hp: Any, device: torch.device) 
     (about 75 of resnet9's 200 ops a step). Fused CPU kernels round differently (1 ulp); foreach is
     identical to the per-tensor loop to the last bit (checked for SGD+Nesterov and Adam), so CPU runs
     give the same numbers as before."""
-    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    def impl(cls: type) -> dict[str, bool]:  # SGD takes `fused` from torch 2.3 (requirements allow 2.2)
+        fused = device.type == "cuda" and "fused" in inspect.signature(cls).parameters
+        return {"fused": True} if fused else {"foreach": True}
     if hp.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay, **impl)
+        return torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay, **impl(torch.optim.Adam))
     if hp.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                               nesterov=hp.nesterov, **impl)
+                               nesterov=hp.nesterov, **impl(torch.optim.SGD))
     raise ValueError(f"unknown optimizer {hp.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -2,14 +2,18 @@
 whole forward pass, checkpoints that rebuild it, a fast_dev_run through the real CLI; lenet's size."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
+from torch import nn
 
 import checkpoints
 import train
 from conftest import offline_args, offline_kwargs
 from errors import UserError
 from lit_modules import MODELS, get_model_class
+from lit_modules.optim import OPTIMIZERS, make_optimizer
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -135,3 +139,12 @@ def test_the_epoch_train_loss_and_accuracy_are_over_every_training_image(folder_
         logits = model(dm.normalize(images))
     assert row["train_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), abs=1e-5)
     assert row["train_acc"] == pytest.approx((logits.argmax(1) == labels).float().mean().item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_optimizers_run_foreach_on_the_cpu_and_fused_on_a_gpu(optimizer):
+    """foreach: a few ops for the whole network, and the per-tensor loop's numbers to the last bit."""
+    hp = SimpleNamespace(optimizer=optimizer, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    params = [nn.Parameter(torch.zeros(2))]
+    assert make_optimizer(params, hp, torch.device("cpu")).defaults["foreach"] is True
+    assert make_optimizer(params, hp, torch.device("cuda")).defaults["fused"] is True  # built, never stepped here
