@@ -3,11 +3,14 @@ values), so a GPU is never left idle between steps. Checked on the CPU by counti
 a tensor's value on the host (on a GPU each is a sync), with devices.reading_waits set as on a GPU."""
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 
 import pytest
 import pytorch_lightning as pl
+import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import devices
@@ -15,6 +18,7 @@ import train
 import training
 from conftest import offline_args
 from lit_modules import MODELS
+from lit_modules.step import OwnStep
 
 READS = {"_local_scalar_dense", "nonzero", "is_nonzero", "equal", "_assert_async"}
 
@@ -100,3 +104,36 @@ def test_the_progress_bar_shows_the_loss_where_reading_it_is_free(waits, folder_
     captured = capsys.readouterr()
     bar = captured.out + captured.err
     assert "Epoch 0: 100%" in bar and ("loss=" in bar) != waits
+
+
+def automatic_step(self, batch, batch_idx: int):
+    """The step as it was under Lightning's automatic optimization (before lit_modules/step.py):
+    Lightning runs zero_grad, backward, the optimizer and the schedule around it."""
+    x, y = batch
+    logits = self(x)
+    loss = self.criterion(logits, y)
+    with torch.no_grad():
+        plain = loss if self.hparams.label_smoothing == 0 else nn.functional.cross_entropy(logits, y)
+        self._train_sums(plain, logits, y)
+    if self.trainer.is_last_batch:
+        self._log_train_epoch()
+    return loss
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit(name, tiny_runs, folder_data,
+                                                                                 tmp_path, monkeypatch):
+    own_init = OwnStep.__init__
+
+    def automatic(self, *a, **kw):
+        own_init(self, *a, **kw)
+        self.automatic_optimization = True
+    monkeypatch.setattr(OwnStep, "__init__", automatic)
+    monkeypatch.setattr(OwnStep, "training_step", automatic_step)
+    assert train.main(["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20",
+                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]) == 0
+    read = lambda d: json.loads((d / name / "version_0" / "metrics.json").read_text())
+    ours, auto = read(tiny_runs), read(tmp_path)
+    untimed = lambda m: [{k: v for k, v in e.items() if "seconds" not in k} for e in m["epochs"] + [m["final"]]]
+    assert untimed(auto) == untimed(ours)
