@@ -114,29 +114,17 @@ class StepClock(pl.Callback):
         return [b - a for a, b in zip(self.starts[WARMUP:], ends[WARMUP:])]
 
 
-def project(name: str, data: Path, count: bool, hand: HandLoop | None = None) -> tuple[list[float], float | None]:
+def project(name: str, data: Path, count: bool, hand: HandLoop | None = None) -> StepClock:
+    """One epoch of train.py, clocked (ops counted with `count`, a hand step after each step with `hand`)."""
     import train
-    import training
+    from conftest import trainer_callback
 
-    clock = StepClock(OpCounter() if count else None, hand)
-    make = training._trainer
-
-    def with_clock(*a, **kw):
-        trainer = make(*a, **kw)
-        trainer.callbacks.append(clock)
-        return trainer
-    training._trainer = with_clock
-    try:
-        with tempfile.TemporaryDirectory() as logdir:
-            assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", str(BATCH),
-                               "--data-dir", str(data), "--dataset", "folder", "--val-size", "100",
-                               "--logdir", logdir, *(["--weights", "none"] if name == "resnet18" else [])]) == 0
-    finally:
-        training._trainer = make
-    ops = clock.counter.n / clock.counted if count else None
-    if hand is not None:
-        return clock.project_times(), clock.hand_times[WARMUP:]
-    return clock.project_times(), ops
+    with trainer_callback(StepClock(OpCounter() if count else None, hand)) as clock, \
+            tempfile.TemporaryDirectory() as logdir:
+        assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", str(BATCH),
+                           "--data-dir", str(data), "--dataset", "folder", "--val-size", "100",
+                           "--logdir", logdir, *(["--weights", "none"] if name == "resnet18" else [])]) == 0
+    return clock
 
 
 class HandLoop:
@@ -234,11 +222,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = made_up_data(Path(tmp) / "data")
         for name in ("resnet9", "resnet18"):
-            ops = {"project": project(name, data, True)[1], "hand": hand_ops(name, data)}
+            clock = project(name, data, True)
+            ops = {"project": clock.counter.n / clock.counted, "hand": hand_ops(name, data)}
             rounds: list[dict[str, float]] = []  # each round's median step time of each path
             for _ in range(args.rounds):
-                p, h = project(name, data, False, hand=HandLoop(name, data))
-                rounds.append({"project": statistics.median(p), "hand": statistics.median(h)})
+                clock = project(name, data, False, hand=HandLoop(name, data))
+                rounds.append({"project": statistics.median(clock.project_times()),
+                               "hand": statistics.median(clock.hand_times[WARMUP:])})
             ratios = [r["project"] / r["hand"] for r in rounds]
             ms = {k: 1000 * statistics.median(r[k] for r in rounds) for k in ("project", "hand")}
             results[name] = {"project_ms": round(ms["project"], 2), "hand_ms": round(ms["hand"], 2),

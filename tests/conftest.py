@@ -5,6 +5,7 @@ Every image's red channel is 25 * label, so a test can check labels from pixels 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import sys
@@ -21,6 +22,24 @@ from datamodules.sources import CLASSES  # noqa: E402
 from lit_modules import MODELS  # noqa: E402
 
 N_TRAIN, N_TEST = 12, 4  # per class
+
+
+@contextlib.contextmanager
+def trainer_callback(callback):
+    """While open, the Trainer that train.main builds has `callback` too (appended)."""
+    import training
+
+    make = training._trainer
+
+    def with_callback(*a, **kw):
+        trainer = make(*a, **kw)
+        trainer.callbacks.append(callback)
+        return trainer
+    training._trainer = with_callback
+    try:
+        yield callback
+    finally:
+        training._trainer = make
 
 
 def offline_kwargs(name: str) -> dict:

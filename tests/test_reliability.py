@@ -119,14 +119,19 @@ def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     assert saved["status"] == "interrupted" and len(saved["epochs"]) == 1
 
 
-@pytest.mark.slow
-def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
+def poison_the_4th_step(monkeypatch) -> None:
+    """The 4th training step's logits, hence its loss and gradients, turn NaN."""
     original = BaseClassifier.forward
 
-    def poisoned(self, x):  # the 4th training step's logits, hence its loss and gradients, turn NaN
+    def poisoned(self, x):
         logits = original(self, x)
         return logits * float("nan") if self.training and self.trainer.global_step == 3 else logits
     monkeypatch.setattr(BaseClassifier, "forward", poisoned)
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
+    poison_the_4th_step(monkeypatch)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     err = capsys.readouterr().err
     assert "became nan at epoch 1, step 4 (lr 0.001)" in err
@@ -138,12 +143,7 @@ def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, mo
 def test_on_a_gpu_a_nan_loss_stops_the_run_at_the_epochs_end_before_its_checkpoint(folder_data, tmp_path, monkeypatch,
                                                                                   capsys):
     """The GPU configuration reads the loss once an epoch (devices.reading_waits), on the CPU here."""
-    original = BaseClassifier.forward
-
-    def poisoned(self, x):
-        logits = original(self, x)
-        return logits * float("nan") if self.training and self.trainer.global_step == 3 else logits
-    monkeypatch.setattr(BaseClassifier, "forward", poisoned)
+    poison_the_4th_step(monkeypatch)
     monkeypatch.setattr(devices, "reading_waits", lambda t: True)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     assert "became nan by epoch 1, step 7 (lr 0.001)" in capsys.readouterr().err  # its last step

@@ -15,8 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import devices
 import train
-import training
-from conftest import offline_args
+from conftest import offline_args, trainer_callback
 from lit_modules import MODELS
 from lit_modules.step import OwnStep
 
@@ -65,15 +64,8 @@ class ReadsPerStep(pl.Callback):
 
 
 def reads_per_step(name: str, data, monkeypatch, waits: bool) -> list[int]:
-    probe, make = ReadsPerStep(), training._trainer
-
-    def with_probe(*a, **kw):
-        trainer = make(*a, **kw)
-        trainer.callbacks.append(probe)
-        return trainer
-    monkeypatch.setattr(training, "_trainer", with_probe)
     monkeypatch.setattr(devices, "reading_waits", lambda t: waits)
-    with tempfile.TemporaryDirectory() as logdir:
+    with trainer_callback(ReadsPerStep()) as probe, tempfile.TemporaryDirectory() as logdir:
         assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", "16", "--val-size", "20",
                            "--data-dir", str(data), "--logdir", logdir, *offline_args(name)]) == 0
     # The first step creates the optimizer's state (and on a GPU tunes cuDNN): steady state after it.
