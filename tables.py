@@ -137,6 +137,8 @@ def architecture_table(model) -> str:
 
 
 def training_details(m: dict, model) -> str:
+    from datamodules.augment import scaled_padding  # imports torch, as the model passed in has
+
     hp = {**model.all_defaults(), **(m.get("hparams") or {}), **model.hparams}  # the recipe the run used
     augment = hp.get("augment", True) and "--no-augment" not in m["command"]  # older runs: the flag only
     flip = {"alternate": " + alternating horizontal flip", "none": ""}.get(hp["aug_flip"], " + random horizontal flip")
@@ -144,7 +146,7 @@ def training_details(m: dict, model) -> str:
              f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
              f"then linear decay to {hp['end_lr_frac']}x")
     size = model.hparams.image_size
-    pad = round(hp["aug_padding"] * size / 32)  # as the data module scales it
+    pad = scaled_padding(hp["aug_padding"], size)
     aug = (f"random crop {size}x{size} after {pad}-pixel {hp['aug_pad_mode']} padding{flip}, "
            f"per batch on the device" if augment else "none")
     items = {

@@ -156,7 +156,7 @@ class HandLoop:
 
     def step(self) -> None:
         from callbacks.lookahead import BASE_DECAY, EVERY_EXAMPLES
-        from datamodules.augment import random_crop_flip
+        from datamodules.augment import random_crop_flip, scaled_padding
 
         batch = next(self.batches, None)
         if batch is None:
@@ -165,8 +165,8 @@ class HandLoop:
         x, y = batch
         hp, d, model = self.hp, self.d, self.model
         if d.augment:
-            pad = round(d.aug_padding * x.shape[-1] / 32)
-            x = random_crop_flip(x, pad, d.aug_pad_mode, flip=d.aug_flip == "random")
+            x = random_crop_flip(x, scaled_padding(d.aug_padding, x.shape[-1]), d.aug_pad_mode,
+                                 flip=d.aug_flip == "random")
         x = self.dm.normalize(x)
         logits = model(x)
         loss = model.criterion(logits, y)

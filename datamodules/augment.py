@@ -23,6 +23,11 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return images.to(torch.float32, copy=True).sub_(mean).div_(std)
 
 
+def scaled_padding(padding: int, size: int) -> int:
+    """A crop padding given for 32x32 images, at this image size: 4 pixels at 32, 8 at 64."""
+    return round(padding * size / 32)
+
+
 def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "constant",
                      flip: bool = True) -> torch.Tensor:
     """RandomCrop(size, padding) + RandomHorizontalFlip for a whole batch at once.

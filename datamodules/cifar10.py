@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datamodules import sources
-from datamodules.augment import normalize, random_crop_flip
+from datamodules.augment import normalize, random_crop_flip, scaled_padding
 from datamodules.sampler import BatchIndexSampler, _Tensors
 
 
@@ -174,7 +174,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            padding = round(self.hparams.aug_padding * images.shape[-1] / 32)  # 4 pixels at 32: 8 at 64
+            padding = scaled_padding(self.hparams.aug_padding, images.shape[-1])
             images = random_crop_flip(images, padding, self.hparams.aug_pad_mode,
                                       flip=self.hparams.aug_flip == "random")
         return self.normalize(images), labels
