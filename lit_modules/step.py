@@ -60,8 +60,8 @@ class OwnStep:
     def _plain_step(self) -> bool:
         """One process and no loss scaling: then Lightning's manual_backward and optimizer step add
         only hooks (every callback's on_before/after_backward and on_before_optimizer_step, which
-        none here implements; gradient clipping, which manual optimization never does), 2-3% of a
-        small network's step on the CPU (benchmarks/step_overhead.py), and are skipped."""
+        none here implements; gradient clipping, which manual optimization never does): host time
+        a small network's step notices (results/README.md), so they are skipped."""
         trainer = self.trainer
         return trainer.world_size == 1 and getattr(trainer.precision_plugin, "scaler", None) is None
 
