@@ -117,7 +117,7 @@ def _after_stop(args: argparse.Namespace) -> str:
         import shutil
 
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: no half-made run folder stays
-    return "no epoch had finished, so there is nothing to resume; run the same command again"
+    return "no epoch's checkpoint was saved, so there is nothing to resume; run the same command again"
 
 
 def _resume_args(args: argparse.Namespace, argv: list[str]):
