@@ -102,7 +102,8 @@ class MetricsJSON(pl.Callback):
         data, p = self.data, self.data["params"]
         pct = lambda k: f"{100 * final[k]:.2f}%" if final.get(k) is not None else "n/a"
         return (f"\n{data['model']}: {p['total']:,} parameters ({p['trainable']:,} trainable), "
-                f"{len(data['epochs'])} epochs in {data['seconds']:.0f} s on {data['device']}\n"
+                f"{len(data['epochs'])} epoch{'s' * (len(data['epochs']) != 1)} in {data['seconds']:.0f} s "
+                f"on {data['device']}\n"
                 f"best checkpoint (epoch {final.get('epoch')}, by val acc): train loss {final.get('train_loss', 0):.4f} "
                 f"acc {pct('train_acc')} | val loss {final.get('val_loss', 0):.4f} acc {pct('val_acc')} | "
                 f"test loss {final.get('test_loss', 0):.4f} acc {pct('test_acc')}\n"
