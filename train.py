@@ -19,7 +19,8 @@ import sys
 import time
 from typing import Any, Sequence
 
-from errors import UserError
+from core.errors import UserError
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not the usage block
@@ -55,8 +56,8 @@ def _nonempty(text: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from core.devices import PRECISIONS
     from datamodules.sources import DATASETS
-    from devices import PRECISIONS
     from lit_modules import MODELS
     from lit_modules.optim import OPTIMIZERS
 
@@ -123,16 +124,16 @@ def _after_stop(args: argparse.Namespace) -> str:
 def _resume_args(args: argparse.Namespace, argv: list[str]):
     """--resume: the checkpoint and run folder, and the original run's arguments (from its
     metrics.json, else from the checkpoint itself), then whatever this command line overrides."""
-    import runs
+    from training import run_dirs
 
-    resume = runs.find_resume(args.logdir, args.model, args.resume)
+    resume = run_dirs.find_resume(args.logdir, args.model, args.resume)
     if args.model is None:  # --resume PATH alone: the model the checkpoint holds
-        import checkpoints
+        from training import checkpoints
 
         args.model = checkpoints.model_name(checkpoints.read(resume[0]))
         if args.model is None:
             raise UserError(f"--resume {args.resume}: not a checkpoint of a registered model; pass --model")
-    original = runs.original_argv(*resume, args.model)
+    original = run_dirs.original_argv(*resume, args.model)
     argv = original + argv
     return parse_args(argv), argv, resume
 
@@ -144,7 +145,7 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from callbacks.interrupt import sigterm_outside_fit
-    from errors import NonFiniteLoss, RunInterrupted
+    from core.errors import NonFiniteLoss, RunInterrupted
 
     args = parse_args(argv)
     start = time.time()
@@ -153,7 +154,7 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         resume = None
         if args.resume:
             args, argv, resume = _resume_args(args, argv)
-        from training import run
+        from training.run import run
 
         data = run(args, argv, resume)
     except UserError as e:
@@ -217,14 +218,14 @@ def _train_seeds(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import cpu_alloc
+    from training import cpu_alloc
 
-    cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see cpu_alloc.py
+    cpu_alloc.keep_freed_memory()  # first, before torch starts its threads: see training/cpu_alloc.py
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     try:
         if args.show_defaults:
-            import recipe
+            from core import recipe
             from lit_modules import get_model_class
 
             cls = get_model_class(args.model)

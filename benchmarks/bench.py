@@ -24,15 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cpu_alloc  # noqa: E402
+from training import cpu_alloc  # noqa: E402
 
 cpu_alloc.keep_freed_memory()  # as train.py does, so both sides of every comparison get it
 import torch  # noqa: E402
 
-import runs  # noqa: E402
 from datamodules import sources  # noqa: E402
 from datamodules.augment import normalize as _normalize, random_crop_flip  # noqa: E402
 from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
+from training import run_dirs  # noqa: E402
 
 
 VAL_SIZE = ["--val-size", "5000"]
@@ -165,7 +165,7 @@ def main() -> None:
         ("start-up to first step, warm: cache (s)", warm_s, f"peak RSS {warm_mb:.0f} MB (goal < 5 s)"),
         ("decoded data in memory (MB)", data_mb, "goal < 1024"),
     ]
-    machine = f"{runs.device_name('cpu', 1)}, torch {torch.__version__}"
+    machine = f"{run_dirs.device_name('cpu', 1)}, torch {torch.__version__}"
     print(f"\n| benchmark ({machine}) | value | note |\n|---|---|---|")
     for name, value, note in rows:
         shown = f"{100 * value:.2f}%" if "share" in name else f"{value:,.1f}"

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import cpu_alloc  # noqa: E402
+from training import cpu_alloc  # noqa: E402
 
 cpu_alloc.keep_freed_memory()  # as train.py does
 import pytorch_lightning as pl  # noqa: E402
@@ -132,7 +132,7 @@ class HandLoop:
     `step()` at a time, starting a new epoch of batches when one runs out."""
 
     def __init__(self, name: str, data: Path):
-        import recipe
+        from core import recipe
         from datamodules.cifar10 import CIFAR10DataModule
         from lit_modules import MODELS
         from lit_modules.optim import make_optimizer, make_schedule

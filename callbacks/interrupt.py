@@ -11,7 +11,7 @@ import signal
 
 import pytorch_lightning as pl
 
-from errors import RunInterrupted
+from core.errors import RunInterrupted
 
 
 _fitting = False  # while True, Lightning's own SIGTERM handling stops the run after the batch

@@ -1,7 +1,7 @@
 """Write the run's metrics.json after every epoch, so a crashed or interrupted run keeps its curves.
 
 The file is the single source of truth for visualize.py (TensorBoard's event files are for humans).
-Accuracies are fractions in [0, 1]. Its keys are named in runs.py.
+Accuracies are fractions in [0, 1]. Its keys are named in core/records.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from runs import EPOCH_TAGS, TIMINGS, row_key, write_json
+from core.records import EPOCH_TAGS, TIMINGS, row_key, write_json
 
 
 def _number(v: Any) -> float | None:
@@ -78,7 +78,7 @@ class MetricsJSON(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-        from errors import RunInterrupted
+        from core.errors import RunInterrupted
         stopped = isinstance(exception, (KeyboardInterrupt, RunInterrupted, SIGTERMException))
         status = "interrupted" if stopped else "failed"
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")

@@ -12,8 +12,8 @@ import math
 
 import pytorch_lightning as pl
 
-import devices
-from errors import NonFiniteLoss
+from core import devices
+from core.errors import NonFiniteLoss
 
 
 class StopOnNonFiniteLoss(pl.Callback):

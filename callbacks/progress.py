@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pytorch_lightning.callbacks import TQDMProgressBar
 
-import devices
+from core import devices
 
 
 class LossBar(TQDMProgressBar):

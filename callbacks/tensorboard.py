@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from runs import EPOCH_TAGS, METRICS, STAGES
+from core.records import EPOCH_TAGS, METRICS, STAGES
 
 METRIC_NAMES = {"loss": "cross-entropy loss (no label smoothing)", "acc": "accuracy"}
 # The best checkpoint's re-scored numbers: a group named to sort after the curves, not above them.

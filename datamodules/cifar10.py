@@ -17,6 +17,7 @@ and index tensors behind them are this module's business.
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -32,7 +33,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
                  aug_padding: int = 4, aug_pad_mode: str = "constant", on_device: bool = False,
                  aug_flip: str = "random", test_every_epoch: bool = True, dataset: str = "cifar10",
                  resize_to: int | None = None):
-        """The data keys of a model's recipe (recipe.py) arrive here whole:
+        """The data keys of a model's recipe (core/recipe.py) arrive here whole:
         `aug_padding`/`aug_pad_mode`: the training crop pads by that many pixels (zeros, or
         "reflect") and cuts the image size again; the padding is for 32x32 images and scales with
         the image size. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
@@ -57,7 +58,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.data_dir.exists() and not self.data_dir.is_dir():
-            from errors import UserError
+            from core.errors import UserError
             raise UserError(f"--data-dir {self.data_dir} is a file; pass the folder that holds the data")
         source = sources.get(self.hparams.dataset)
         if not source.present(self.data_dir) and source.download is not None:
@@ -79,7 +80,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         n = len(self.arrays.train_labels)
         val_size = self.hparams.val_size
         if not 0 < val_size < n:
-            from errors import UserError
+            from core.errors import UserError
             raise UserError(f"--val-size {val_size} must be between 1 and {n - 1} (the training set has {n})")
         # The split depends on the seed only, not on the global RNG state.
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.seed))
@@ -128,7 +129,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def val_image(self, i: int) -> tuple[torch.Tensor, int]:
         """Validation image i (uint8, 3 x S x S) and its label."""
         if not 0 <= i < len(self.val_idx):
-            from errors import UserError
+            from core.errors import UserError
             raise UserError(f"image {i} is not a validation image index (0 to {len(self.val_idx) - 1})")
         idx = self.val_idx[i]
         return self.arrays.train_images[idx], int(self.arrays.train_labels[idx])

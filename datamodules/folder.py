@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from errors import UserError
+from core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 Stats = tuple[tuple[float, ...], tuple[float, ...]]

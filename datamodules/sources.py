@@ -20,8 +20,8 @@ from typing import Callable
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
+from core.errors import UserError
 from datamodules import folder
-from errors import UserError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")  # CIFAR-10's
 # The usual published training-set statistics; computing them from a copy would move every result.

@@ -5,11 +5,11 @@ entry in the tuple below.
 """
 from __future__ import annotations
 
-from errors import UserError
+from core.errors import UserError
 from lit_modules.base import BaseClassifier
 from lit_modules.lenet import LeNet
-from lit_modules.resnet18 import ResNet18
 from lit_modules.resnet9 import ResNet9
+from lit_modules.resnet18 import ResNet18
 from lit_modules.vgg_bn import VGGBN
 
 MODELS: dict[str, type[BaseClassifier]] = {cls.name: cls for cls in (LeNet, VGGBN, ResNet9, ResNet18)}

@@ -10,7 +10,7 @@ Per epoch (fit): train/loss, train/acc, val/loss, val/acc, and test/loss, test/a
 module scores the test set every epoch (its second validation dataloader). Losses are plain
 cross-entropy (the training objective adds the model's label smoothing). The final evaluation is
 `trainer.test` on the best checkpoint over [val, test], with the model's TTA: best_val/* and
-best_test/* (names: runs.py). All with logger=False: callbacks/tensorboard.py writes TensorBoard.
+best_test/* (names: core/records.py). All with logger=False: callbacks/tensorboard.py writes TensorBoard.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from core.errors import UserError
+from core.recipe import BASE_SPECS, Key
+from core.records import FINAL_PREFIX, STAGES
 from datamodules.augment import normalize
 from datamodules.sources import CIFAR10_INPUTS
-from errors import UserError
 from lit_modules.optim import make_optimizer, make_schedule
 from lit_modules.step import OwnStep
-from recipe import BASE_SPECS, Key
-from runs import FINAL_PREFIX, STAGES
+
 
 class BaseClassifier(OwnStep, pl.LightningModule):
     name: ClassVar[str] = ""  # the registry key (--model NAME), stored in every checkpoint
@@ -35,7 +36,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
     # PyTorch's default initialisation.
     init_note: ClassVar[str] = ""
     # The recipe: every setting a model's run has, for the network and this module, the data module
-    # and the Trainer (recipe.py says which reads what, and checks values). A model overrides the
+    # and the Trainer (core/recipe.py says which reads what, and checks values). A model overrides the
     # ones it changes in `defaults`, and declares keys of its own in `specs`.
     base_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
@@ -54,7 +55,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
     min_image_size: ClassVar[int] = 8  # the smallest input the network's downsampling allows
 
     def __init__(self, **overrides: Any):
-        """Takes the model's own keys (recipe.py's "model" group), and what the data module says the
+        """Takes the model's own keys (core/recipe.py's "model" group), and what the data module says the
         network is for (`dm.model_inputs`: num_classes, image_size, mean, std; CIFAR-10's when left out,
         as in checkpoints written before other data sets)."""
         super().__init__()

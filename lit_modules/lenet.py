@@ -4,8 +4,8 @@
 """
 from torch import nn
 
+from core.recipe import Key
 from lit_modules.base import BaseClassifier
-from recipe import Key
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 

@@ -19,9 +19,9 @@ import torch
 import torchvision
 from torch import nn
 
-from errors import UserError
+from core.errors import UserError
+from core.recipe import Key
 from lit_modules.base import BaseClassifier
-from recipe import Key
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TRAINABLE = ("layer4.", "fc.")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.recipe import Key
 from lit_modules.base import BaseClassifier
-from recipe import Key
 
 WIDTHS = (64, 256, 256)
 BN_MOMENTUM = 0.4  # PyTorch's convention: airbench's 0.6 is 1 - 0.4

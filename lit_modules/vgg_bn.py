@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from core.recipe import Key
 from lit_modules.base import BaseClassifier
-from recipe import Key
 
 WIDTHS = (32, 64, 128, 256)
 

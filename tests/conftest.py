@@ -27,19 +27,19 @@ N_TRAIN, N_TEST = 12, 4  # per class
 @contextlib.contextmanager
 def trainer_callback(callback):
     """While open, the Trainer that train.main builds has `callback` too (appended)."""
-    import training
+    from training import run as training_run
 
-    make = training._trainer
+    make = training_run._trainer
 
     def with_callback(*a, **kw):
         trainer = make(*a, **kw)
         trainer.callbacks.append(callback)
         return trainer
-    training._trainer = with_callback
+    training_run._trainer = with_callback
     try:
         yield callback
     finally:
-        training._trainer = make
+        training_run._trainer = make
 
 
 def offline_kwargs(name: str) -> dict:

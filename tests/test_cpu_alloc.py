@@ -3,7 +3,7 @@ import sys
 import pytest
 import torch
 
-import cpu_alloc
+from training import cpu_alloc
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tuning is Linux-only")

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from conftest import N_TEST, N_TRAIN, write_folder_tree
+from core.errors import UserError
 from datamodules import folder, sources
 from datamodules.augment import normalize, random_crop_flip
 from datamodules.cifar10 import CIFAR10DataModule
 from datamodules.sampler import BatchIndexSampler, _Tensors
-from errors import UserError
 
 
 def check_arrays(a: sources.ImageArrays, n_train: int, n_test: int) -> None:

@@ -8,14 +8,14 @@ import os
 import pytest
 import torch
 
-import checkpoint_figures
 import train
 import visualize
 from conftest import offline_args, offline_kwargs, write_folder_tree
+from core.errors import UserError
 from datamodules import folder, sources
 from datamodules.cifar10 import CIFAR10DataModule
-from errors import UserError
 from lit_modules import MODELS
+from report import checkpoint_figures
 
 THREE = ("zebra", "apple", "mango")  # sorted: apple 0, mango 1, zebra 2
 

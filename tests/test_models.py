@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-import checkpoints
 import train
 from conftest import offline_args, offline_kwargs
-from errors import UserError
+from core.errors import UserError
 from lit_modules import MODELS, get_model_class
 from lit_modules.optim import OPTIMIZERS, make_optimizer
+from training import checkpoints
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 import train
-import training
 from conftest import offline_args
 from datamodules.cifar10 import CIFAR10DataModule
 from lit_modules import MODELS
+from training import run as training_run
 
 
 def other_value(default, spec):
@@ -39,7 +39,7 @@ def recipe_with_every_key_changed(name: str, owner: str) -> tuple[dict, dict]:
     wanted = {k: other_value(defaults[k], s) for k, s in specs.items() if s.owner == owner}
     pairs = [f"{k}={'none' if v is None else v}" for k, v in wanted.items()]
     args = train.parse_args(["--model", name, *offline_args(name), "--set", *pairs])
-    return training._recipe(args, cls), wanted
+    return training_run._recipe(args, cls), wanted
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -70,14 +70,14 @@ def test_every_trainer_key_set_on_the_command_line_reaches_the_trainer(name, tmp
 
     groups, wanted = recipe_with_every_key_changed(name, "trainer")
     args = train.parse_args(["--model", name, "--gpus", "0"])
-    trainer = training._trainer(args, groups["trainer"], {"accelerator": "cpu", "devices": 1}, "32",
+    trainer = training_run._trainer(args, groups["trainer"], {"accelerator": "cpu", "devices": 1}, "32",
                                 TensorBoardLogger(tmp_path), MetricsJSON(None, {"command": ""}))
     assert trainer.max_epochs == wanted["epochs"]
 
 
 def test_flags_and_set_agree_and_set_wins():
     args = train.parse_args(["--model", "vgg_bn", "--lr", "0.1", "--no-augment", "--set", "lr=0.05", "tta=0"])
-    groups = training._recipe(args, MODELS["vgg_bn"])
+    groups = training_run._recipe(args, MODELS["vgg_bn"])
     assert groups["model"]["lr"] == 0.05 and groups["model"]["tta"] == 0 and groups["data"]["augment"] is False
 
 

@@ -9,13 +9,13 @@ import signal
 import pytest
 import torch
 
-import devices
 import train
 from callbacks.interrupt import StopOnCtrlC
 from conftest import offline_args
+from core import devices
 from lit_modules import MODELS
 from lit_modules.base import BaseClassifier
-from plugins import atomic_checkpoint_io as checkpoint_io
+from training import checkpoint_io
 
 STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # not timings
 

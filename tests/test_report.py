@@ -1,4 +1,4 @@
-"""report.py: report.md with every figure and table, from tiny runs of every registered model."""
+"""report/document.py: report.md with every figure and table, from tiny runs of every registered model."""
 from __future__ import annotations
 
 import re

@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 import train
-from errors import UserError
+from core.errors import UserError
 from lit_modules.resnet18 import ResNet18
 
 

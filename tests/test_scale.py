@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-import devices
 from conftest import ROOT
+from core import devices
 from datamodules.cifar10 import CIFAR10DataModule
 
 

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import devices
 import train
 from conftest import offline_args, trainer_callback
+from core import devices
 from lit_modules import MODELS
 from lit_modules.step import OwnStep
 

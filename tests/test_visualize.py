@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
 import visualize
+from conftest import ROOT
 from lit_modules import MODELS
+from report import curves
 
 
 def write_run(run_dir, **overrides) -> None:
@@ -29,6 +33,16 @@ def test_table_has_one_row_per_run_with_best_checkpoint_numbers(tmp_path, capsys
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 3 and out[0].startswith("| model")
     assert out[2] == "| lenet | 1 | 390,410 (390,410) | 2 | 100.0 | 1.2000 | 56.00% | 1.1000 | 61.00% | 1.0900 | 61.30% | none | cpu |"
+
+
+def test_table_does_not_import_torch(tmp_path):
+    """`visualize.py table` answers at once: importing torch alone takes a second or more."""
+    write_run(tmp_path / "a")
+    code = ("import sys, visualize; assert visualize.main(['table', sys.argv[1]]) == 0; "
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "no torch"
 
 
 def test_table_reads_copied_metrics_files_and_sums_training_seconds(tmp_path, capsys):
@@ -87,10 +101,10 @@ def test_curves_leave_out_a_stage_the_run_did_not_score_each_epoch(tmp_path, mon
 
     def save(fig, path):
         labels.append([t.get_text() for t in fig.axes[0].get_legend().get_texts()])
-        visualize.plt.close(fig)
+        curves.plt.close(fig)
         return path
-    monkeypatch.setattr(visualize, "_save", save)
-    visualize.plot_curves(visualize.load_run(tmp_path / "a"), tmp_path / "out")
+    monkeypatch.setattr(curves, "save", save)
+    curves.plot_curves(curves.load_run(tmp_path / "a"), tmp_path / "out")
     assert labels == [["train", "val"], ["train", "val"]]
 
 
@@ -116,12 +130,12 @@ def test_compare_two_runs_in_one_plot(tiny_runs, tmp_path):
 def test_compare_of_two_runs_of_one_model_labels_what_differs(tmp_path, monkeypatch):
     write_run(tmp_path / "lenet" / "version_0", hparams={"tta": 0, "lr": 0.001})
     write_run(tmp_path / "lenet" / "version_1", hparams={"tta": 0, "lr": 0.01})
-    runs = [visualize.load_run(tmp_path / "lenet" / v) for v in ("version_0", "version_1")]
-    assert visualize.compare_labels(runs) == ["lenet-version_0 lr=0.001", "lenet-version_1 lr=0.01"]
+    runs = [curves.load_run(tmp_path / "lenet" / v) for v in ("version_0", "version_1")]
+    assert curves.compare_labels(runs) == ["lenet-version_0 lr=0.001", "lenet-version_1 lr=0.01"]
     legends = []
-    monkeypatch.setattr(visualize, "_save", lambda fig, path: legends.append(
+    monkeypatch.setattr(curves, "save", lambda fig, path: legends.append(
         [t.get_text() for t in fig.axes[0].get_legend().get_texts()]) or path)
-    path = visualize.plot_compare(runs, tmp_path / "out")
+    path = curves.plot_compare(runs, tmp_path / "out")
     assert path.name == "compare_lenet-version_0_lenet-version_1.png"
     assert len(set(legends[0])) == 4 and "lenet-version_1 lr=0.01: val" in legends[0]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from errors import UserError
+from core.errors import UserError
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from errors import UserError
+from core.errors import UserError
 
 
 class _NoAdverts(logging.Filter):
@@ -32,7 +32,7 @@ FLAG_KEYS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "
 def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     """The model's defaults, then the flags given, then --set KEY=VALUE: checked, printed, and split
     into the groups of their owners (model, data, trainer)."""
-    import recipe
+    from core import recipe
 
     defaults, specs = cls.all_defaults(), cls.all_specs()
     if args.weights is not None and "weights" not in defaults:
@@ -63,14 +63,14 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    import runs
+    from training import run_dirs
 
     if resumed_dir:  # the same run directory, so the curves continue
         return TensorBoardLogger(resumed_dir.parent.parent, name=resumed_dir.parent.name,
                                  version=resumed_dir.name, default_hp_metric=False)
     if args.fast_dev_run:  # Lightning swaps in a logger that writes nothing: claim no folder
         return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
-    version = runs.claim_version(Path(args.logdir), args.model)
+    version = run_dirs.claim_version(Path(args.logdir), args.model)
     return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
 
 
@@ -87,7 +87,7 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     from callbacks.nonfinite import StopOnNonFiniteLoss
     from callbacks.progress import LossBar
     from callbacks.tensorboard import EpochScalars
-    from plugins.atomic_checkpoint_io import AtomicCheckpointIO
+    from training.checkpoint_io import AtomicCheckpointIO
 
     interactive = sys.stdout.isatty()
     on_gpu = devices["accelerator"] == "gpu"
@@ -116,11 +116,11 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
     import pytorch_lightning as pl
 
-    import checkpoints
-    import runs
     from callbacks.metrics_json import MetricsJSON
-    from devices import resolve_devices, resolve_precision
+    from core.devices import resolve_devices, resolve_precision
+    from core.records import FINAL_PREFIX
     from lit_modules import get_model_class
+    from training import checkpoints, run_dirs
 
     _quiet_lightning()
     devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     precision = resolve_precision(args.precision, on_gpu)
     cls = get_model_class(args.model)
     groups = _recipe(args, cls)
-    resumed, done = runs.resumed_record(resume, args.model, argv) if resume else (None, 0)
+    resumed, done = run_dirs.resumed_record(resume, args.model, argv) if resume else (None, 0)
 
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = _load_data(args, groups["data"], on_gpu)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     logger = _logger(args, resume[1] if resume else None)
     run_dir = args.run_dir = Path(logger.log_dir)
     args.new_run = not (resume and resume[1])
-    info = runs.run_info(args, argv, devices, precision, dm, model, groups)
+    info = run_dirs.run_info(args, argv, devices, precision, dm, model, groups)
     if not args.fast_dev_run:
         logger.log_hyperparams({k: info[k] for k in ("command", "recipe", "device", "data", "environment")})
     # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     # The final evaluation: the best checkpoint scored on [val, test] with the model's TTA.
     trainer.test(model, datamodule=dm, ckpt_path=None if args.fast_dev_run else "best", verbose=False)
     # From callback_metrics: test() returns only what goes to Lightning's logger, and nothing does.
-    result = {k: v for k, v in trainer.callback_metrics.items() if k.startswith(runs.FINAL_PREFIX)}
+    result = {k: v for k, v in trainer.callback_metrics.items() if k.startswith(FINAL_PREFIX)}
 
     best = trainer.checkpoint_callback.best_model_path
     best_epoch = checkpoints.epochs_of(Path(best), args.model) if best else None

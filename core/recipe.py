@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from errors import UserError
+from core.errors import UserError
 
 OWNERS = ("model", "data", "trainer")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import checkpoints
-from visualize import _save, plt
+from report.figure import plt, save
+from training import checkpoints
 
 
 def _datamodule(ckpt: dict):
@@ -45,7 +45,7 @@ def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
             ax.set_title(title, fontsize=9)
             ax.axis("off")
         fig.suptitle(f"{name}")
-        paths.append(_save(fig, out / f"{name}_filters_{suffix}.png"))
+        paths.append(save(fig, out / f"{name}_filters_{suffix}.png"))
     return paths
 
 
@@ -66,7 +66,7 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
     title = f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy"
     rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
     if k > 20:
-        return _save(_many_classes(rates, per_class, classes, title), out / f"{model.name}_confusion.png")
+        return save(_many_classes(rates, per_class, classes, title), out / f"{model.name}_confusion.png")
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
@@ -76,7 +76,7 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
     ax.set_xticks(range(k), classes, rotation=45, ha="right")
     ax.set_yticks(range(k), [f"{c} ({100 * a:.0f}%)" for c, a in zip(classes, per_class.tolist())])
     ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)", title=title)
-    return _save(fig, out / f"{model.name}_confusion.png")
+    return save(fig, out / f"{model.name}_confusion.png")
 
 
 def _many_classes(rates, per_class, classes: Sequence[str], title: str):

@@ -1,5 +1,5 @@
 """The report: `write_report` writes report.md, the skeleton of the assignment's report, with every
-figure and table (tables.py) from a logdir's runs.
+figure and table (report/tables.py) from a logdir's runs.
 
     python visualize.py report [LOGDIR] [--out DIR]
 """
@@ -11,14 +11,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from torch import nn
-
-import checkpoint_figures
-import checkpoints
-import runs
-import visualize
-from errors import UserError
-from tables import architecture_table, results_table, training_details
+from core.errors import UserError
+from report import checkpoint_figures, curves
+from report.tables import architecture_table, results_table, training_details
+from training import checkpoints, run_dirs
 
 
 DISCUSS = "> *Discussion: write yours here.*"
@@ -28,10 +24,10 @@ def latest_runs(logdir: Path) -> dict[str, dict]:
     """The latest run with a finished epoch of each model in `logdir`; broken runs are skipped."""
     latest = {}
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
-        for run_dir in reversed(runs.versions(logdir, model_dir.name)):
+        for run_dir in reversed(run_dirs.versions(logdir, model_dir.name)):
             try:
-                if (runs.read_metrics(run_dir) or {}).get("epochs"):
-                    latest[model_dir.name] = visualize.load_run(run_dir)
+                if (run_dirs.read_metrics(run_dir) or {}).get("epochs"):
+                    latest[model_dir.name] = curves.load_run(run_dir)
                     break
             except UserError as e:  # one broken run does not spoil the report
                 print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
@@ -67,9 +63,9 @@ class _Report:
         self.add(f"**Missing** ({item}): no such run in this logdir. Make it with `{command}`, then run the report again.")
 
     def curves(self, m: dict, what: str) -> None:
-        loss, acc = visualize.plot_curves(m, self.figures)
+        loss, acc = curves.plot_curves(m, self.figures)
         stages = "train (augmented batches), validation" + (", test" if any("test_acc" in e for e in m["epochs"]) else "")
-        self.figure(loss, f"{m['model']}: {visualize.loss_label(m)} per epoch, {stages}. {what}")
+        self.figure(loss, f"{m['model']}: {curves.loss_label(m)} per epoch, {stages}. {what}")
         self.figure(acc, f"{m['model']}: accuracy per epoch, {stages}. {what}")
 
     def run_line(self, m: dict) -> None:
@@ -94,6 +90,8 @@ class _Report:
                      f"checkpoint, which is not next to this record. Make them with `{m['command']}`.")
         if not filters or missing is not None:
             return
+        from torch import nn  # the model is loaded, so torch is too; `visualize.py table` needs neither
+
         first = next(mod for mod in model.modules() if isinstance(mod, nn.Conv2d))
         frozen = "" if first.weight.requires_grad else " This layer is frozen: its weights were not trained" + (
             f" ({model.init_note})" if model.init_note else " (ImageNet weights)") + "."
@@ -133,7 +131,7 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) 
     custom = [n for n in latest if n != "lenet" and n not in transfer]
     r = _Report(out, logdir)
     from datamodules.sources import DATASETS
-    from tables import dataset
+    from report.tables import dataset
 
     titles = sorted({DATASETS[dataset(m)].title if dataset(m) in DATASETS else dataset(m) for m in latest.values()})
     r.add(f"# {' and '.join(titles)} results", "Made by `python visualize.py report` from the latest finished run of each "
@@ -183,8 +181,8 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None) 
     pair = [latest_or_path(latest, c) for c in compare] if compare else default_pair(latest, transfer)
     r.add("### 3d. Comparison in one plot")
     if len(pair) >= 2:
-        r.figure(visualize.plot_compare(pair, r.figures),
-                 "Train and validation loss of " + " and ".join(visualize.compare_labels(pair)) + " in one plot.")
+        r.figure(curves.plot_compare(pair, r.figures),
+                 "Train and validation loss of " + " and ".join(curves.compare_labels(pair)) + " in one plot.")
         r.add(DISCUSS)
     else:
         r.missing("3d", "python train.py --model resnet18 --gpus 1")
@@ -203,4 +201,4 @@ def default_pair(latest: dict[str, dict], transfer: list[str]) -> list[dict]:
 
 def latest_or_path(latest: dict[str, dict], spec: str) -> dict:
     """--compare takes a model name (its latest run here) or a run folder / metrics.json."""
-    return latest[spec] if spec in latest else visualize.load_run(spec)
+    return latest[spec] if spec in latest else curves.load_run(spec)

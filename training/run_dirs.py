@@ -1,12 +1,11 @@
-"""Run directories (lightning_logs/<model>/version_N): finding them again, what each records about
-the environment so that a run can be repeated, and the names of the numbers in metrics.json.
+"""Run directories (lightning_logs/<model>/version_N): claiming one, finding them again, reading
+their metrics.json, and what each records about the environment so that a run can be repeated.
 
 Torch-free at import, so reading run records stays fast (visualize.py table).
 """
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import shlex
@@ -14,31 +13,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-import checkpoints
-from errors import UserError
+from core.errors import UserError
+from training import checkpoints
 
-ROOT = Path(__file__).resolve().parent
-
-# metrics.json's schema, in one place: base.py logs "<stage>/<metric>" per epoch, metrics.json
-# stores it as "<stage>_<metric>" in each epoch row; the final re-scoring of the best checkpoint is
-# logged as "best_<stage>/<metric>" and stored in `final` under the plain row keys.
-STAGES = ("train", "val", "test")
-METRICS = ("loss", "acc")
-EPOCH_TAGS = tuple(f"{s}/{m}" for s in STAGES for m in METRICS)
-FINAL_PREFIX = "best_"
-TIMINGS = ("seconds", "epoch_seconds", "train_seconds")  # per epoch row; not results of a checkpoint
-
-
-def row_key(tag: str) -> str:
-    """A logged tag -> its metrics.json key: "val/acc" and "best_val/acc" -> "val_acc"."""
-    return tag.removeprefix(FINAL_PREFIX).replace("/", "_")
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write to a temporary file and rename, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+ROOT = Path(__file__).resolve().parents[1]  # the repository, for its git commit
 
 
 def versions(logdir: str | Path, model: str) -> list[Path]:
