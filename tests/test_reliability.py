@@ -182,6 +182,18 @@ def test_bad_resume_checkpoint_is_a_one_line_error(make, message, folder_data, t
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_checkpoint_pickles_no_class_of_the_project(name, tiny_runs):
+    """Checkpoints hold tensors and plain values only, so they load with weights_only=True and no
+    module of this project can move out from under an old checkpoint (pickles name classes by path)."""
+    paths = sorted((tiny_runs / name / "version_0" / "checkpoints").glob("*.ckpt"))
+    assert [p.name for p in paths if p.name.startswith("best-")] and (paths[0].parent / "last.ckpt") in paths
+    for path in paths:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        assert ckpt["hyper_parameters"]["model"] and ckpt["state_dict"], path
+
+
 def test_resume_last_with_no_runs(tmp_path, capsys):
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 2
     assert "no run of lenet" in capsys.readouterr().err
