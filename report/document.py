@@ -86,8 +86,12 @@ class _Report:
         self.add(f"Architecture of `{m['model']}` (a 1x3x32x32 input):", architecture_table(model))
         self.add("Training details:", training_details(m, model))
         if filters and missing is not None:
+            has_folder = (Path(m["run_dir"]) / "checkpoints").is_dir()
+            if has_folder:  # a broken or refused checkpoint: say which, not just "missing"
+                print(f"warning: no filter figures or confusion matrix for {m['model']}: {missing}", file=sys.stderr)
             self.add(f"**Missing** (filter figures and confusion matrix of {m['model']}): they need the run's "
-                     f"checkpoint, which is not next to this record. Make them with `{m['command']}`.")
+                     f"checkpoint, {missing if has_folder else 'which is not next to this record'}. "
+                     f"Make them with `{m['command']}`.")
         if not filters or missing is not None:
             return
         from torch import nn  # the model is loaded, so torch is too; `visualize.py table` needs neither

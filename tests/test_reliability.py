@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import train
+from callbacks.checkpoint import EpochCheckpoints
 from callbacks.interrupt import StopOnCtrlC
 from conftest import offline_args
 from core import devices
@@ -112,6 +113,17 @@ def test_a_checkpoint_from_automatic_optimization_resumes_at_its_step(tiny_runs,
 
 
 @pytest.mark.slow
+def test_last_ckpt_holds_the_last_finished_epoch_when_accuracy_stops_improving(folder_data, tmp_path, monkeypatch):
+    real = EpochCheckpoints.check_monitor_top_k
+    monkeypatch.setattr(EpochCheckpoints, "check_monitor_top_k",  # a new best in epoch 1 only
+                        lambda self, trainer, current=None: trainer.current_epoch == 0 and real(self, trainer, current))
+    assert train.main(tiny_args(folder_data, tmp_path, "--epochs", "3")) == 0
+    ckpts = tmp_path / "lenet" / "version_0" / "checkpoints"
+    assert [p.name[:12] for p in ckpts.glob("best-*")] == ["best-epoch01"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"] == 2  # 0-based: the third epoch
+
+
+@pytest.mark.slow
 def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     interrupt_during_epoch_2(monkeypatch, signal.SIGTERM)
     assert train.main(tiny_args(folder_data, tmp_path)) == 130
@@ -192,6 +204,42 @@ def test_a_checkpoint_pickles_no_class_of_the_project(name, tiny_runs):
     for path in paths:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         assert ckpt["hyper_parameters"]["model"] and ckpt["state_dict"], path
+
+
+class _Payload:
+    """Unpickling this calls open(marker, "w"): it stands for any code a crafted checkpoint runs."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [
+    ["train.py", "--resume", "{ckpt}"], ["train.py", "--resume", "{run}"], ["train.py", "--model", "lenet", "--resume"],
+    ["visualize.py", "filters", "{run}"], ["visualize.py", "confusion", "{ckpt}"], ["visualize.py", "report", "{logdir}"],
+])
+def test_no_entry_point_runs_code_hidden_in_a_checkpoint(command, tiny_runs, tmp_path, capsys):
+    import shutil
+
+    import visualize
+
+    run = tmp_path / "logs" / "lenet" / "version_0"
+    shutil.copytree(tiny_runs / "lenet" / "version_0", run)
+    marker = tmp_path / "marker"
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        saved = torch.load(ckpt, weights_only=True)
+        torch.save({**saved, "extra": _Payload(str(marker))}, ckpt)
+    fill = {"{ckpt}": str(run / "checkpoints" / "last.ckpt"), "{run}": str(run), "{logdir}": str(tmp_path / "logs")}
+    argv = [fill.get(a, a) for a in command[1:]] + ["--out", str(tmp_path / "out")] * (command[0] == "visualize.py")
+    main = train.main if command[0] == "train.py" else visualize.main
+    code = main(argv + ["--logdir", str(tmp_path / "logs")] * (command[0] == "train.py"))
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert "could run code" in err
+    assert code == (0 if command[1] == "report" else 2)
 
 
 def test_resume_last_with_no_runs(tmp_path, capsys):

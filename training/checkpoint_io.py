@@ -1,5 +1,7 @@
 """Checkpoints written to a temporary file and renamed, so a full disk or a kill mid-write never
-leaves a corrupt `last.ckpt` for `--resume` to trip over: the previous one stays as it was.
+leaves a corrupt `last.ckpt` for `--resume` to trip over: the previous one stays as it was. And read
+with weights_only=True whatever Lightning asks for (`--resume`, the final test of the best
+checkpoint), so a checkpoint from someone else cannot run code while it loads.
 
 torch.save reports a failed write (a full disk among them) as a RuntimeError from its zip writer;
 it is raised here as the OSError it is, which train.py turns into a one-line message."""
@@ -14,8 +16,15 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from training.checkpoints import load_safely
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage, **kwargs) -> dict[str, Any]:
+        if not Path(path).is_file():
+            raise FileNotFoundError(errno.ENOENT, "checkpoint not found", str(path))
+        return load_safely(path, map_location=map_location)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,32 @@ from typing import Any
 from core.errors import UserError
 
 
-def read(path: Path) -> dict[str, Any]:
-    """A checkpoint file as a dict; a missing or unreadable file is a UserError."""
+def load_safely(path, map_location=None) -> Any:
+    """torch.load with weights_only=True: tensors and plain values only, so a file from someone else
+    cannot run code while it loads (a pickle can name any function to call). train.py's checkpoints
+    hold nothing else, Lightning's own entries included. Anything more is a UserError."""
+    import pickle
+
     import torch
 
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e).lower()
+        if "global" not in text and "unsupported class" not in text:
+            raise  # not a refused object: a damaged file, said as such by the caller
+        raise UserError(f"{path} holds objects other than tensors and plain values, which could run code "
+                        f"when loaded, so it is not read; pass a checkpoint written by train.py") from None
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A checkpoint file as a dict; a missing or unreadable file is a UserError."""
     if not path.is_file():
         raise UserError(f"{path} does not exist; pass a run directory or a .ckpt file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_safely(path, map_location="cpu")
+    except UserError:
+        raise
     except Exception as e:
         raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}); pass another one")
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("hyper_parameters"), dict):

@@ -79,8 +79,8 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     after each finished epoch: a clean resume point), metrics.json, Ctrl-C, NaN, seeding, filters."""
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint
 
+    from callbacks.checkpoint import EpochCheckpoints
     from callbacks.epoch_seed import SeedEachEpoch
     from callbacks.filters import FilterActivations
     from callbacks.interrupt import StopOnCtrlC
@@ -91,14 +91,7 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
 
     interactive = sys.stdout.isatty()
     on_gpu = devices["accelerator"] == "gpu"
-    class Checkpoints(ModelCheckpoint):  # names count finished epochs from 1, as metrics.json does
-        def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None):
-            metrics = {**metrics, "epoch": metrics["epoch"] + 1} if "epoch" in metrics else metrics
-            return super().format_checkpoint_name(metrics, filename, ver, prefix)
-
-    ckpt = Checkpoints(dirpath=Path(logger.log_dir) / "checkpoints", monitor="val/acc", mode="max",
-                           filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}", auto_insert_metric_name=False,
-                           save_last=True, save_on_train_epoch_end=True)
+    ckpt = EpochCheckpoints(Path(logger.log_dir))
     callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
                  EpochScalars(every_n_steps=50), FilterActivations(args.filter_image, args.filters_every)]
     if on_gpu:
