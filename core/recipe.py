@@ -100,7 +100,7 @@ def _broken_rule(value: Any, spec: Key) -> str | None:
 
 def apply_overrides(defaults: dict[str, Any], specs: dict[str, Key], pairs: Iterable[str]) -> dict[str, Any]:
     """The defaults with `KEY=VALUE` pairs applied; an unknown key names the valid ones."""
-    recipe = dict(defaults)
+    recipe, given = dict(defaults), {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
@@ -109,8 +109,25 @@ def apply_overrides(defaults: dict[str, Any], specs: dict[str, Key], pairs: Iter
         if key not in defaults:
             raise UserError(f"--set {pair}: unknown key {key!r}; valid keys: {', '.join(sorted(defaults))} "
                             f"(--show-defaults says what each does)")
+        if key in given:
+            raise UserError(f"--set {key} is given twice ({given[key]} and {pair}); give each key once")
+        given[key] = pair
         recipe[key] = parse_value(key, text.strip(), defaults[key], specs[key])
     return recipe
+
+
+# Settings that are each valid but not together: (does the recipe break it?, what to do instead).
+RULES_TOGETHER = (
+    (lambda r: r.get("optimizer") == "sgd" and r.get("nesterov") and not r.get("momentum"),
+     "nesterov=true needs a momentum above 0 with SGD; set momentum=0.9 or nesterov=false"),
+)
+
+
+def check_together(recipe: dict[str, Any]) -> None:
+    """The chosen values as a whole: a pair that cannot work together is a UserError naming both."""
+    for broken, message in RULES_TOGETHER:
+        if broken(recipe):
+            raise UserError(f"--set: {message}")
 
 
 def check(key: str, value: Any, spec: Key, flag: str) -> None:

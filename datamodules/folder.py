@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -49,8 +49,13 @@ def _list_images(root: Path, classes: list[str], image_size: int | None):
         for label, name in enumerate(classes):
             d = root / split / name
             with os.scandir(d) as it:
-                images = sorted((e for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES),
-                                key=lambda e: e.name)
+                entries = list(it)
+            images = sorted((e for e in entries if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES),
+                            key=lambda e: e.name)
+            nested = [e.name for e in entries if e.is_dir()]
+            if nested:  # only a class folder's own files are its images
+                _warn(f"{d} has subfolders ({', '.join(sorted(nested)[:3])}{', ...' if len(nested) > 3 else ''}); "
+                      f"their images are not used: move them into {d} itself")
             if not images:
                 raise UserError(f"{d} has no .png/.jpg images; every class needs some")
             for e in images:
@@ -60,6 +65,26 @@ def _list_images(root: Path, classes: list[str], image_size: int | None):
     if image_size is not None:  # a resized copy is another cache; unresized keeps older caches valid
         h.update(f"resized to {image_size}\n".encode())
     return files, h.hexdigest()
+
+
+def _warn(message: str) -> None:
+    """One plain line on stderr, on a line of its own even while a progress bar is drawn."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def _rgb(im):
+    """A PIL image as 8-bit RGB. 16-bit grayscale (PNG's I;16, or I) is scaled to 8 bits:
+    PIL's convert("RGB") would clip it, and nearly every pixel would be 255."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16") or im.mode == "I":
+        import numpy as np
+
+        wide = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(np.rint(wide * 255 / 65535), 0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
 
 
 def _decode(items: list[tuple[str, int]], desc: str, image_size: int | None = None,
@@ -75,12 +100,12 @@ def _decode(items: list[tuple[str, int]], desc: str, image_size: int | None = No
     for path, label in tqdm(items, desc=desc, unit="img", mininterval=1.0, leave=False):
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB")
+                im = _rgb(im)
                 if image_size is not None and im.size != (image_size, image_size):
                     im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
                 img = torch.from_numpy(np.array(im)).permute(2, 0, 1)
         except Exception:
-            warnings.warn(f"skipping {path}: not a readable image", stacklevel=2)
+            _warn(f"skipping {path}: not a readable image")
             continue
         if size is None and img.shape[1] == img.shape[2]:
             size = img.shape[1]  # the first image sets the size every other must have
@@ -127,7 +152,7 @@ def _save(cache: Path, saved: dict) -> None:
         torch.save(saved, tmp)
         os.replace(tmp, cache)  # never leave a half-written cache behind
     except OSError as e:
-        warnings.warn(f"could not write the decoded-image cache {cache} ({e}); decoding again next run")
+        _warn(f"could not write the decoded-image cache {cache} ({e}); decoding again next run")
 
 
 def load(root: Path, classes: list[str], cache_name: str, image_size: int | None = None,

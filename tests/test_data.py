@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -106,12 +107,13 @@ def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path, offline):
 
 
 @pytest.mark.parametrize("unreadable", ["train/cat", "test"])
-def test_a_class_or_split_with_no_readable_image_is_a_clear_error(tmp_path, unreadable):
+def test_a_class_or_split_with_no_readable_image_is_a_clear_error(tmp_path, unreadable, capsys):
     root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
     for f in (root / unreadable).rglob("*.png"):
         f.write_bytes(b"not a png")
-    with pytest.warns(UserWarning), pytest.raises(UserError, match="no readable image in .*" + unreadable.split("/")[0]):
+    with pytest.raises(UserError, match="no readable image in .*" + unreadable.split("/")[0]):
         sources.load(root)
+    assert "warning: skipping" in capsys.readouterr().err
 
 
 def test_sampler_covers_every_index_once_and_reshuffles_per_epoch():
@@ -182,13 +184,40 @@ def test_empty_class_is_a_clear_error(tmp_path):
         sources.load(root)
 
 
-def test_unreadable_image_is_skipped_with_a_warning_naming_it(tmp_path):
+def test_unreadable_image_is_skipped_with_a_warning_naming_it(tmp_path, capsys):
     root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
     bad = root / "train" / "frog" / "9999.png"
     bad.write_bytes(b"this is not a png")
-    with pytest.warns(UserWarning, match="9999.png"):
-        a = sources.load(root)
+    a = sources.load(root)
     assert len(a.train_labels) == 20  # the 20 good images, the bad one skipped
+    err = capsys.readouterr().err
+    assert f"warning: skipping {bad}: not a readable image\n" in err and "UserWarning" not in err  # a plain line
+
+
+def test_images_in_a_subfolder_of_a_class_folder_are_named_in_a_warning(tmp_path, capsys):
+    root = write_folder_tree(tmp_path / "tree", n_train=2, n_test=1)
+    (root / "train" / "cat" / "more").mkdir()
+    (root / "train" / "cat" / "0000.png").rename(root / "train" / "cat" / "more" / "0000.png")
+    a = sources.load(root)
+    assert len(a.train_labels) == 19
+    err = capsys.readouterr().err
+    assert "train/cat has subfolders (more)" in err and "not used" in err
+
+
+def test_16_bit_grayscale_pngs_are_scaled_to_8_bits_not_clipped(tmp_path):
+    from PIL import Image
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    ramp = np.array([[0, 257, 32896, 65535]], dtype=np.uint16).repeat(32, 0).repeat(8, 1)  # 32x32, 4 bands
+    path = root / "train" / "cat" / "0000.png"
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as check:
+        assert check.mode == "I;16"  # PIL reads it back as 16-bit, the case convert("RGB") clips
+    a = sources.load(root)
+    cat = next(i for i, lab in enumerate(a.train_labels.tolist()) if lab == a.classes.index("cat"))
+    assert a.train_images[cat][:, 0, ::8].tolist() == [[0, 1, 128, 255]] * 3
+    # Older Pillow versions open such files as 32-bit "I": the same scaling
+    wide = Image.fromarray(ramp.astype(np.int32), "I")
+    assert np.asarray(folder._rgb(wide))[0, ::8].tolist() == [[0] * 3, [1] * 3, [128] * 3, [255] * 3]
 
 
 def test_wrong_image_size_names_the_file(tmp_path):

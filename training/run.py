@@ -41,6 +41,7 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     for k, v in flags.items():
         recipe.check(k, v, specs[k], FLAG_KEYS[k])
     chosen = recipe.apply_overrides({**defaults, **flags}, specs, args.set or [])
+    recipe.check_together(chosen)
     changed = {k: v for k, v in chosen.items() if v != defaults[k] or k in flags}
     print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
     print("this run: " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults") + f", seed={args.seed}")
@@ -57,6 +58,24 @@ def _load_data(args: argparse.Namespace, data: dict[str, Any], on_gpu: bool):
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
     dm.val_image(args.filter_image)  # --filter-image must name a validation image
     return dm
+
+
+def _model(cls, keys: dict[str, Any], inputs: dict[str, Any]):
+    """The model, and once its optimizer, before any run folder exists: a recipe that cannot build
+    them (settings no rule foresaw) is bad input, said in one line, not a traceback mid-run."""
+    import torch
+
+    from lit_modules.optim import make_optimizer
+
+    try:
+        model = cls(**keys, **inputs)
+        make_optimizer(model.param_groups(), model.hparams, torch.device("cpu"))
+    except UserError:
+        raise
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise UserError(f"these settings do not work together ({str(e).splitlines()[0]}); "
+                        f"change the --set values (--show-defaults lists them)") from None
+    return model
 
 
 def _logger(args: argparse.Namespace, resumed_dir: Path | None):
@@ -126,7 +145,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     pl.seed_everything(args.seed, workers=True, verbose=False)
     dm = _load_data(args, groups["data"], on_gpu)
     dm.resume_at(done)
-    model = cls(**groups["model"], **dm.model_inputs)
+    model = _model(cls, groups["model"], dm.model_inputs)
     if args.compile:
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
 
