@@ -31,6 +31,9 @@ class MetricsJSON(pl.Callback):
         self.start = time.time()
         self.epoch_start = self.train_end = None
         self.enabled = True  # only DDP rank 0 writes
+        # A resumed run's record is rewritten from its first new epoch on: a resume that fails
+        # before one leaves the record (a finished run's, say) as it was.
+        self.untouched = bool(resumed)
         if resumed:
             self.data["epochs"] = resumed["epochs"]
             self.data["resumed"] = resumed.get("resumed", []) + [info["command"]]
@@ -66,6 +69,7 @@ class MetricsJSON(pl.Callback):
         row["seconds"], row["epoch_seconds"] = round(now - self.start, 2), round(now - self.epoch_start, 2)
         row["train_seconds"] = round((self.train_end or now) - self.epoch_start, 2)
         self.data["epochs"].append(row)
+        self.untouched = False
         self.update()
         if self.print_epochs and self.enabled:  # the progress bar's stand-in when output goes to a file
             print(f"epoch {row['epoch']}: " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()
@@ -81,6 +85,8 @@ class MetricsJSON(pl.Callback):
         from core.errors import RunInterrupted
         stopped = isinstance(exception, (KeyboardInterrupt, RunInterrupted, SIGTERMException))
         status = "interrupted" if stopped else "failed"
+        if self.untouched:
+            return
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")
 
     def finish(self, best_epoch: int | None, rescored: dict[str, float]) -> dict[str, Any]:

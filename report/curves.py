@@ -8,7 +8,7 @@ import matplotlib.ticker
 
 from core.errors import UserError
 from core.records import STAGES
-from report.figure import plt, save
+from report.figure import file_name, plt, save
 from training.run_dirs import read_metrics_file
 
 COLORS = dict(zip(STAGES, ("tab:blue", "tab:orange", "tab:green")))
@@ -65,7 +65,7 @@ def plot_curves(m: dict, out: Path) -> list[Path]:
                     marker="o", color=color, label=stage)
         ax.set(title=f"{m['model']}: {label} per epoch{note}", ylabel="accuracy (%)" if metric == "acc" else label)
         _epoch_axis(ax, epochs)
-        paths.append(save(fig, out / f"{m['model']}_{metric}.png"))
+        paths.append(save(fig, out / file_name(f"{m['model']}_{metric}.png")))
     return paths
 
 
@@ -100,4 +100,4 @@ def plot_compare(ms: list[dict], out: Path) -> Path:
     ax.set(title=" vs ".join(m["model"] for m in ms) + ": train and validation loss",
            ylabel=names[0] if len(names) == 1 else "loss (smoothing: see the legend)")
     _epoch_axis(ax, sorted({e["epoch"] for m in ms for e in m["epochs"]}))
-    return save(fig, out / ("compare_" + "_".join(run_name(m) for m in ms) + ".png"))
+    return save(fig, out / file_name("compare_" + "_".join(run_name(m) for m in ms) + ".png"))

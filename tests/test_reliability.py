@@ -282,7 +282,7 @@ def test_stop_before_any_epoch_finished_says_so_and_leaves_no_run_folder(folder_
     assert train.main(tiny_args(folder_data, tmp_path / "my logs")) == 130
     err = capsys.readouterr().err
     assert "nothing to resume" in err and "--resume" not in err
-    assert list((tmp_path / "my logs" / "lenet").iterdir()) == []
+    assert list((tmp_path / "my logs").iterdir()) == []  # neither the run folder nor an empty lenet/
 
 
 @pytest.mark.slow
@@ -307,7 +307,9 @@ def test_sigterm_while_decoding_the_data_is_a_clean_stop(tmp_path, monkeypatch, 
         return decode(items, *args)
     monkeypatch.setattr(folder, "_decode", terminated)
     assert train.main(tiny_args(root, tmp_path / "logs")) == 130
-    assert "nothing to resume" in capsys.readouterr().err and not (tmp_path / "logs").exists()
+    err = capsys.readouterr().err
+    assert "stopped before training started; " in err and "nothing to resume" in err
+    assert not (tmp_path / "logs").exists()
 
 
 @pytest.mark.slow
@@ -368,3 +370,97 @@ def test_logdir_that_is_a_file_is_a_one_line_error(folder_data, tmp_path, capsys
     assert train.main(tiny_args(folder_data, tmp_path / "logs")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--logdir" in err
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["momentum=0"], "nesterov=true needs a momentum above 0"),
+    (["lr=0.1", "lr=0.2"], "--set lr is given twice"),
+])
+def test_settings_that_do_not_work_together_are_a_one_line_error_before_any_folder(sets, message, folder_data,
+                                                                                    tmp_path, capsys):
+    argv = ["--model", "vgg_bn", "--gpus", "0", "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--set", *sets]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "vgg_bn").exists()
+
+
+def test_an_optimizer_the_recipe_cannot_build_is_a_one_line_error(folder_data, tmp_path, monkeypatch, capsys):
+    """Settings no rule foresaw: whatever building the model or optimizer raises is bad input too."""
+    from core import recipe
+    monkeypatch.setattr(recipe, "RULES_TOGETHER", ())
+    argv = ["--model", "vgg_bn", "--gpus", "0", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+            "--val-size", "20", "--set", "momentum=0"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "do not work together (Nesterov momentum requires a momentum" in err and err.count("\n") == 1
+    assert not (tmp_path / "vgg_bn").exists()
+
+
+def _misfit(ckpt_path) -> None:
+    """The checkpoint with one weight of the wrong shape, as from another version of the network."""
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    key = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][key] = torch.zeros(3)
+    torch.save(ckpt, ckpt_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["train.py", "--resume", "{run}", "--epochs", "3"],
+                                     ["visualize.py", "filters", "{run}"], ["visualize.py", "confusion", "{run}"]])
+def test_a_checkpoint_that_does_not_fit_the_model_is_a_one_line_error_and_changes_no_record(command, tiny_runs,
+                                                                                             tmp_path, capsys):
+    import shutil
+
+    import visualize
+
+    run = tmp_path / "logs" / "lenet" / "version_0"
+    shutil.copytree(tiny_runs / "lenet" / "version_0", run)
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        _misfit(ckpt)
+    record = (run / "metrics.json").read_bytes()
+    argv = [str(run) if a == "{run}" else a for a in command[1:]]
+    if command[0] == "train.py":
+        code = train.main(argv)
+    else:
+        code = visualize.main(argv + ["--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert ".ckpt does not fit the lenet model: it has net.0.0.weight of shape (3,), the model needs (32, 3, 5, 5)" in err
+    assert (run / "metrics.json").read_bytes() == record  # a failed resume leaves a finished run's record whole
+
+
+@pytest.mark.slow
+def test_disk_full_at_the_first_last_ckpt_keeps_the_run_and_names_the_checkpoint_that_was_saved(folder_data, tmp_path,
+                                                                                                 monkeypatch, capsys):
+    real_save, calls = torch.save, []
+
+    def filling_disk(obj, f, *a, **kw):
+        calls.append("state_dict" in obj)
+        if sum(calls) > 1:  # epoch 1's best goes through, its last.ckpt hits a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **kw)
+    monkeypatch.setattr(checkpoint_io.torch, "save", filling_disk)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    err = capsys.readouterr().err
+    run = tmp_path / "lenet" / "version_0"
+    best = next((run / "checkpoints").glob("best-epoch01-*.ckpt"))
+    assert f"last.ckpt was not saved. Continue from it with: python train.py --model lenet --resume {best}" in err
+    assert err.count("kept") == 1 and (run / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_resume_stopped_before_its_first_new_epoch_leaves_the_record_as_it_was(folder_data, unbroken, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    run = tmp_path / "lenet" / "version_0"
+    shutil.copytree(unbroken, run)
+    record = (run / "metrics.json").read_bytes()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 2 and batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
+    assert train.main(["--resume", str(run), "--epochs", "3"]) == 130
+    assert (run / "metrics.json").read_bytes() == record  # still finished, with its two epochs and final

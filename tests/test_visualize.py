@@ -175,3 +175,13 @@ def test_report_skips_a_broken_run_with_a_warning(tiny_runs, tmp_path, capsys):
     (logdir / "lenet" / "version_1" / "metrics.json").write_text("[1, 2]")
     assert visualize.main(["report", str(logdir), "--out", str(tmp_path / "out")]) == 0
     assert "skipping" in capsys.readouterr().err and "### 1a." in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_names_from_a_record_never_form_a_path_outside_out(tmp_path):
+    write_run(tmp_path / "runs" / "a", model="../../x")
+    write_run(tmp_path / "runs" / "b", model="/abs/y")
+    out = tmp_path / "deep" / "er" / "out"
+    assert visualize.main(["curves", str(tmp_path / "runs" / "a"), "--out", str(out)]) == 0
+    assert visualize.main(["compare", str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "b"), "--out", str(out)]) == 0
+    written = sorted(p for p in tmp_path.rglob("*.png"))
+    assert written and all(p.parent == out for p in written), written

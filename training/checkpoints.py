@@ -81,12 +81,34 @@ def load_model(target: str | Path):
     from lit_modules import MODELS
 
     path = Path(target)
-    ckpt = read(best_in(path) if path.is_dir() else path)
+    path = best_in(path) if path.is_dir() else path
+    ckpt = read(path)
     name = model_name(ckpt)
     if name is None:
         raise UserError(f"{path} is not a checkpoint of a registered model ({', '.join(MODELS)})")
     cls = MODELS[name]
     offline = {"weights": "none"} if "weights" in cls.all_defaults() else {}  # its weights are in the checkpoint
     model = cls(**{**ckpt["hyper_parameters"], **offline})
+    check_fits(model, ckpt, path)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
+
+
+def check_fits(model, ckpt: dict[str, Any], path: Path) -> None:
+    """The checkpoint's tensors are the model's, name for name and shape for shape; else a UserError
+    naming the first that is not (a checkpoint of another version of the network, or edited)."""
+    have, want = ckpt.get("state_dict"), model.state_dict()
+    if not isinstance(have, dict):
+        raise UserError(f"{path} holds no model weights (state_dict); pass a checkpoint written by train.py")
+    for key in want:
+        if key not in have:
+            problem = f"has no {key}"
+        elif getattr(have[key], "shape", None) != want[key].shape:
+            problem = f"has {key} of shape {tuple(getattr(have[key], 'shape', ()))}, the model needs {tuple(want[key].shape)}"
+        else:
+            continue
+        raise UserError(f"{path} does not fit the {model.name} model: it {problem}; pass a checkpoint of this model")
+    extra = [k for k in have if k not in want]
+    if extra:
+        raise UserError(f"{path} does not fit the {model.name} model: it has {extra[0]}, which the model does not; "
+                        f"pass a checkpoint of this model")

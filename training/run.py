@@ -146,6 +146,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     dm = _load_data(args, groups["data"], on_gpu)
     dm.resume_at(done)
     model = _model(cls, groups["model"], dm.model_inputs)
+    if resume:  # before the run folder is touched: a checkpoint that does not fit is bad input
+        checkpoints.check_fits(model, checkpoints.read(resume[0]), resume[0])
     if args.compile:
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
 
