@@ -105,6 +105,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.model is None and args.resume in (None, "last"):
         p.error("the following arguments are required: --model")
+    if args.seeds and len(set(args.seeds)) < len(args.seeds):
+        twice = next(s for s in args.seeds if args.seeds.count(s) > 1)
+        p.error(f"--seeds gives seed {twice} more than once; the same seed is the same run, give each once")
     return args
 
 
@@ -199,6 +202,8 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         return 1, None
     finally:
         signal.signal(signal.SIGTERM, old_sigterm)
+        if getattr(args, "lock", None) is not None:
+            args.lock.close()  # the run is no longer being written: --resume last may take it
     print(f"done in {time.time() - start:.0f} s")
     return 0, data
 
@@ -229,6 +234,10 @@ def _train_seeds(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"\n=== seed {seed} ({i + 1} of {len(args.seeds)}) ===", flush=True)
         code, data = _train_once(base + ["--seed", str(seed)])
         if code != 0:
+            rest = args.seeds[i + 1:]
+            if rest:
+                print(f"--seeds: stopped at seed {seed}; seed{'s' * (len(rest) > 1)} {' '.join(map(str, rest))} "
+                      f"{'were' if len(rest) > 1 else 'was'} not run", file=sys.stderr)
             return code
         if data and data.get("final"):
             finals.append(data["final"])

@@ -22,7 +22,7 @@ DISCUSS = "> *Discussion: write yours here.*"
 
 def latest_runs(logdir: Path) -> dict[str, dict]:
     """The latest run with a finished epoch of each model in `logdir`; broken runs are skipped."""
-    latest = {}
+    latest, broken = {}, []
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
         for run_dir in reversed(run_dirs.versions(logdir, model_dir.name)):
             try:
@@ -31,6 +31,10 @@ def latest_runs(logdir: Path) -> dict[str, dict]:
                     break
             except UserError as e:  # one broken run does not spoil the report
                 print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
+                broken.append(run_dir / "metrics.json")
+    if not latest and broken:
+        raise UserError(f"no readable run in {logdir}: {', '.join(map(str, broken))} "
+                        f"{'is' if len(broken) == 1 else 'are'} broken (see the warnings above)")
     if not latest:
         raise UserError(f"no runs with a finished epoch in {logdir}; train one first: python train.py --model lenet")
     return latest

@@ -328,13 +328,16 @@ def test_a_failed_checkpoint_write_is_a_one_line_error(folder_data, tmp_path, mo
 
 
 @pytest.mark.slow
-def test_resume_without_metrics_json_takes_the_settings_from_the_checkpoint(folder_data, tmp_path, monkeypatch):
+def test_resume_without_metrics_json_takes_the_settings_from_the_checkpoint(folder_data, tmp_path, monkeypatch,
+                                                                            capsys):
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT)
         assert train.main(tiny_args(folder_data, tmp_path, "--seed", "7")) == 130
     run_dir = tmp_path / "lenet" / "version_0"
     (run_dir / "metrics.json").write_text('{"valid": "json", "of the wrong shape": []}')
+    capsys.readouterr()
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 0
+    assert capsys.readouterr().out.count("is not a metrics.json written by train.py") == 1  # warned once
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["seed"] == 7 and "--seed 7" in m["command"] and m["data"]["val"] == 20
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["datamodule_hyper_parameters"]["seed"] == 7
@@ -464,3 +467,56 @@ def test_a_resume_stopped_before_its_first_new_epoch_leaves_the_record_as_it_was
     monkeypatch.setattr(StopOnCtrlC, "on_train_batch_start", on_train_batch_start, raising=False)
     assert train.main(["--resume", str(run), "--epochs", "3"]) == 130
     assert (run / "metrics.json").read_bytes() == record  # still finished, with its two epochs and final
+
+
+def test_seeds_given_twice_are_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--model", "lenet", "--seeds", "0", "1", "0"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "seed 0 more than once" in err and err.count("\n") == 1
+
+
+def test_seeds_that_stop_early_say_which_were_not_run(folder_data, tmp_path, capsys):
+    argv = ["--model", "vgg_bn", "--gpus", "0", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+            "--set", "momentum=0", "--seeds", "3", "4", "5"]
+    assert train.main(argv) == 2
+    assert "--seeds: stopped at seed 3; seeds 4 5 were not run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_last_takes_the_newest_run_that_no_process_is_writing(unbroken, tmp_path, capsys):
+    import shutil
+
+    from training import run_dirs
+
+    for v in ("version_0", "version_1", "version_2"):
+        shutil.copytree(unbroken, tmp_path / "lenet" / v)
+    shutil.rmtree(tmp_path / "lenet" / "version_2" / "checkpoints")  # no last.ckpt: never a candidate
+    epochs = lambda v: len(json.loads((tmp_path / "lenet" / v / "metrics.json").read_text())["epochs"])
+    assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume", "--epochs", "3"]) == 0
+    assert (epochs("version_0"), epochs("version_1")) == (2, 3)  # the newest, not the oldest
+
+    lock = run_dirs.hold(tmp_path / "lenet" / "version_1")  # as a train.py still writing it would
+    try:
+        assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume", "--epochs", "4"]) == 0
+        assert (epochs("version_0"), epochs("version_1")) == (4, 3)
+        capsys.readouterr()
+        assert train.main(["--resume", str(tmp_path / "lenet" / "version_1"), "--epochs", "4"]) == 2
+        assert "being written by another train.py" in capsys.readouterr().err
+    finally:
+        lock.close()
+
+
+@pytest.mark.slow
+def test_resume_from_another_folder_finds_data_given_as_a_relative_path(folder_data, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(folder_data, tmp_path / "work" / "data")
+    monkeypatch.chdir(tmp_path / "work")
+    with monkeypatch.context() as m:
+        interrupt_during_epoch_2(m, signal.SIGINT)
+        assert train.main(tiny_args("data", "logs")) == 130
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert train.main(["--resume", str(tmp_path / "work" / "logs" / "lenet" / "version_0")]) == 0
+    assert not (tmp_path / "elsewhere" / "data").exists()

@@ -185,3 +185,11 @@ def test_names_from_a_record_never_form_a_path_outside_out(tmp_path):
     assert visualize.main(["compare", str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "b"), "--out", str(out)]) == 0
     written = sorted(p for p in tmp_path.rglob("*.png"))
     assert written and all(p.parent == out for p in written), written
+
+
+def test_report_of_a_logdir_whose_only_run_is_broken_names_the_file(tmp_path, capsys):
+    (tmp_path / "lenet" / "version_0").mkdir(parents=True)
+    (tmp_path / "lenet" / "version_0" / "metrics.json").write_text('{"command": "python train.py", "epo')
+    assert visualize.main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no readable run" in last and "version_0/metrics.json is broken" in last

@@ -127,6 +127,7 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
 def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
     import pytorch_lightning as pl
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from callbacks.metrics_json import MetricsJSON
     from core.devices import resolve_devices, resolve_precision
@@ -152,7 +153,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
         model.net.compile()  # in place: state_dict keys, and so checkpoints, stay the same
 
     logger = _logger(args, resume[1] if resume else None)
-    run_dir = args.run_dir = Path(logger.log_dir)
+    run_dir = Path(logger.log_dir)
+    if not args.fast_dev_run and rank_zero_only.rank == 0:  # --resume last passes over a run being written
+        args.lock = run_dirs.hold(run_dir)
+    args.run_dir = run_dir
     args.new_run = not (resume and resume[1])
     info = run_dirs.run_info(args, argv, devices, precision, dm, model, groups)
     if not args.fast_dev_run:

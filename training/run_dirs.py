@@ -47,14 +47,51 @@ def claim_version(logdir: Path, model: str) -> str:
             raise UserError(f"cannot create a run folder in {base} ({e.strerror or e}); pass a writable --logdir")
 
 
+LOCK = ".lock"  # held (flock) by the process writing the run; the kernel drops it when that process dies
+
+
+def hold(run_dir: Path):
+    """Mark the run as being written, for as long as this process lives or until the returned file
+    is closed; a run another live process holds is a UserError. None where flock does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no marking
+        return None
+    f = open(run_dir / LOCK, "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise UserError(f"{run_dir} is being written by another train.py; wait for it to end, or start a new run") from None
+    return f
+
+
+def busy(run_dir: Path) -> bool:
+    """Whether a live process is writing the run (holds its lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    if not (run_dir / LOCK).exists():
+        return False
+    with open(run_dir / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
 def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path | None]:
     """`--resume last|RUN_DIR|CKPT` -> (checkpoint, its run directory). A checkpoint that does not
     sit in a run directory's checkpoints/ folder has none (None): it continues in a new one."""
     if spec == "last":
-        runs = [r for r in versions(logdir, model) if (r / "checkpoints" / "last.ckpt").exists()]
+        runs = [r for r in versions(logdir, model) if (r / "checkpoints" / "last.ckpt").exists() and not busy(r)]
         if not runs:
             raise UserError(f"--resume last: no run of {model} in {Path(logdir) / model} has "
-                            f"checkpoints/last.ckpt; train without --resume, or pass a checkpoint path")
+                            f"checkpoints/last.ckpt (runs still being written do not count); train without "
+                            f"--resume, or pass a checkpoint path")
         return runs[-1] / "checkpoints" / "last.ckpt", runs[-1]
     path = Path(spec)
     if path.is_dir():
@@ -88,14 +125,19 @@ def read_metrics_file(path: Path) -> dict[str, Any]:
     return m
 
 
+_warned: set[Path] = set()
+
+
 def _usable_metrics(run_dir: Path | None) -> dict[str, Any] | None:
-    """The run's metrics.json for a resume, or None (with a warning) when it is missing or broken."""
+    """The run's metrics.json for a resume, or None (with a warning, once) when it is missing or broken."""
     if run_dir is None:
         return None
     try:
         return read_metrics(run_dir)
     except UserError as e:
-        print(f"warning: {e}; resuming with the settings stored in the checkpoint")
+        if run_dir not in _warned:
+            _warned.add(run_dir)
+            print(f"warning: {e}; resuming with the settings stored in the checkpoint")
         return None
 
 
@@ -104,7 +146,9 @@ def original_argv(ckpt_path: Path, run_dir: Path | None, name: str) -> list[str]
     command, or in older checkpoints the model's and data module's hyperparameters)."""
     m = _usable_metrics(run_dir)
     if m is not None:
-        return shlex.split(m["command"])[2:]
+        argv = shlex.split(m["command"])[2:]
+        recorded = (m.get("data") or {}).get("dir")  # absolute: a resume from another folder finds the data
+        return argv + (["--data-dir", recorded] if isinstance(recorded, str) and recorded else [])
     ckpt = checkpoints.read_model(ckpt_path, name)  # a checkpoint of this model, or a clear error
     if isinstance(ckpt.get("command"), str):  # written by MetricsJSON since the recipe is recorded
         return shlex.split(ckpt["command"])[2:]
