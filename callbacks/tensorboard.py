@@ -95,9 +95,11 @@ def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], 
                if final.get(k) is not None}
     for tag, value in metrics.items():
         tb.add_scalar(tag, value, best_epoch)
+    # Tags of their own: the per-epoch filter images (--filters-every) already reach later steps, and
+    # TensorBoard reads a tag's step going back as a restart and drops everything after it.
     for tag, image in images.items():
-        tb.add_image(tag, image, best_epoch)
-    tb.add_text("filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
+        tb.add_image(f"best/{tag}", image, best_epoch)
+    tb.add_text("best/filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
     for summary in hparams(flat_hparams(info), metrics):
         tb._get_file_writer().add_summary(summary, best_epoch)
     tb.flush()

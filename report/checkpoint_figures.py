@@ -49,10 +49,15 @@ def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
     return paths
 
 
+def confusion_counts(labels, preds, k: int):
+    """k x k counts: row i is true class i, column j predicted class j."""
+    import torch
+
+    return torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
+
+
 def plot_confusion(target: str | Path, out: Path) -> Path:
-    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA).
-    Up to 20 classes: the matrix with counts, classes named on both axes. More (CIFAR-100): the
-    matrix as an image beside every class's accuracy, sorted."""
+    """Confusion matrix and per-class accuracy of the best checkpoint on the test set (no TTA)."""
     import torch
 
     model, ckpt = checkpoints.load_model(target)
@@ -60,13 +65,19 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
     images, labels = dm.test_set()
     with torch.no_grad():
         preds = torch.cat([model(model.normalize(images[i:i + 500])).argmax(1) for i in range(0, len(labels), 500)])
-    classes, k = dm.classes, len(dm.classes)
-    cm = torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
+    cm = confusion_counts(labels, preds, len(dm.classes))
+    return save(confusion_figure(cm, dm.classes, model.name), out / f"{model.name}_confusion.png")
+
+
+def confusion_figure(cm, classes: Sequence[str], name: str):
+    """Up to 20 classes: the matrix with counts, classes named on both axes. More (CIFAR-100): the
+    matrix as an image beside every class's accuracy, sorted."""
+    k = len(classes)
     per_class = cm.diag() / cm.sum(1).clamp_min(1)
-    title = f"{model.name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy"
+    title = f"{name}: test confusion matrix, {100 * per_class.mean():.2f}% mean per-class accuracy"
     rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
     if k > 20:
-        return save(_many_classes(rates, per_class, classes, title), out / f"{model.name}_confusion.png")
+        return _many_classes(rates, per_class, classes, title)
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
@@ -76,7 +87,7 @@ def plot_confusion(target: str | Path, out: Path) -> Path:
     ax.set_xticks(range(k), classes, rotation=45, ha="right")
     ax.set_yticks(range(k), [f"{c} ({100 * a:.0f}%)" for c, a in zip(classes, per_class.tolist())])
     ax.set(xlabel="predicted", ylabel="true class (per-class accuracy)", title=title)
-    return save(fig, out / f"{model.name}_confusion.png")
+    return fig
 
 
 def _many_classes(rates, per_class, classes: Sequence[str], title: str):

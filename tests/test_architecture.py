@@ -14,7 +14,8 @@ from conftest import ROOT
 # Bottom to top. A package may import itself and the packages before it, never one after it.
 LAYERS = ("core", "datamodules", "callbacks", "lit_modules", "training", "report")
 COMMANDS = ("train.py", "visualize.py")  # the root: command lines on top of every package
-OUTSIDE = ("tests", "benchmarks", "experiments", "docs", "results")  # users of the code, not part of it
+OUTSIDE = ("tests", "benchmarks", "experiments", "docs", "results",  # users of the code, not part of it
+           "mutants")  # mutmut's working copy (docs/testing.md), git-ignored
 
 
 def source_files(root: Path) -> list[Path]:

@@ -21,20 +21,37 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     run_dir = tmp_path / "lenet" / "version_0"
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
     best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
-    images = {t.split(" ", 1)[0]: (t, events.Images(t)) for t in events.Tags()["images"]}
+    images = {t.split(" ", 1)[0].removeprefix("best/"): (t, events.Images(t)) for t in events.Tags()["images"]}
     assert sorted(images) == ["filters/1", "filters/2", "filters/3", "filters/4"]
     tag, logged = images["filters/1"]
     assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
-    assert tag.startswith("filters/1 validation image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
+    assert tag.startswith("best/filters/1 validation image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
     # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
     # in an 8x8 grid, each enlarged to 32x32; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders).
-    assert images["filters/2"][0] == "filters/2 first conv net.0.0: 32 maps 32x32"
+    assert images["filters/2"][0] == "best/filters/2 first conv net.0.0: 32 maps 32x32"
     assert (images["filters/2"][1][0].width, images["filters/2"][1][0].height) == (6 * 33 + 1, 6 * 33 + 1)
-    assert images["filters/3"][0] == "filters/3 last conv net.2.0: 64 most active of 128 maps 8x8"
+    assert images["filters/3"][0] == "best/filters/3 last conv net.2.0: 64 most active of 128 maps 8x8"
     assert images["filters/3"][1][0].width == 8 * 33 + 1
     assert images["filters/4"][1][0].width == 6 * 21 + 1
-    caption = events.Tensors("filters/caption/text_summary")[0].tensor_proto.string_val[0].decode()
+    caption = events.Tensors("best/filters/caption/text_summary")[0].tensor_proto.string_val[0].decode()
     assert f"best checkpoint (epoch {best})" in caption and "predicted" in caption
+
+
+def test_filters_every_n_epochs_keeps_every_epochs_images_beside_the_best(folder_data, tmp_path, monkeypatch):
+    """Per-epoch images at steps 1..3 and the best checkpoint's at an earlier step: none is lost."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import train
+    from callbacks.checkpoint import EpochCheckpoints
+    real = EpochCheckpoints.check_monitor_top_k
+    monkeypatch.setattr(EpochCheckpoints, "check_monitor_top_k",  # the best is epoch 1, not the last
+                        lambda self, trainer, current=None: trainer.current_epoch == 0 and real(self, trainer, current))
+    assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "3", "--batch-size", "32", "--val-size", "20",
+                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), "--filters-every", "1"]) == 0
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0"), size_guidance={"images": 0, "tensors": 0}).Reload()
+    steps = {t.split(" ", 1)[0]: [e.step for e in events.Images(t)] for t in events.Tags()["images"]}
+    assert steps["filters/2"] == [1, 2, 3] and steps["best/filters/2"] == [1]
+    assert [e.step for e in events.Tensors("filters/caption/text_summary")] == [1, 2, 3]
 
 
 def test_capture_finds_resnet18s_first_and_last_convs():

@@ -1,0 +1,183 @@
+"""Promises checked by what they do, not by what is stored: TTA against logits computed by hand,
+label smoothing in the training objective, the seed in the initial weights, the figures' contents,
+the optimizer keys in the update, the schedule's learning rates, the augmentation options in the
+batch, atomic writes under a failing disk."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+import train
+from conftest import offline_args
+from core.records import write_json
+from datamodules.augment import random_crop_flip
+from lit_modules import MODELS
+from lit_modules.optim import make_optimizer, warmup_linear
+from report.checkpoint_figures import confusion_counts, confusion_figure
+
+
+@pytest.fixture
+def lenet():
+    torch.manual_seed(0)
+    return MODELS["lenet"]().eval()
+
+
+def test_tta_levels_equal_logits_computed_by_hand(lenet):
+    x = torch.randn(4, 3, 32, 32)
+    n = x.shape[-1]
+    mirror = lambda t: t[..., torch.arange(n - 1, -1, -1)]  # left-right: the width axis
+    up_left = torch.tensor([1] + list(range(n - 1)))          # one pixel, reflected at the border
+    down_right = torch.tensor(list(range(1, n)) + [n - 2])
+    shift = lambda t, idx: t[:, :, idx][:, :, :, idx]
+    f = lambda t: lenet(t)
+    with torch.no_grad():
+        level1 = 0.5 * (f(x) + f(mirror(x)))
+        a, b = shift(x, up_left), shift(x, down_right)
+        level2 = 0.5 * level1 + 0.25 * (0.5 * (f(a) + f(mirror(a))) + 0.5 * (f(b) + f(mirror(b))))
+        assert torch.equal(lenet.logits_with_tta(x, 0), f(x))
+        assert torch.allclose(lenet.logits_with_tta(x, 1), level1, atol=1e-6)
+        assert torch.allclose(lenet.logits_with_tta(x, 2), level2, atol=1e-6)
+
+
+def _one_step(model, x, y, **trainer_kw):
+    """The loss the module's own training step returns for batch (x, y), in a real Trainer."""
+    seen = []
+
+    class Grab(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(outputs["loss"].detach())
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", callbacks=[Grab()], **trainer_kw)
+    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=len(y)))
+    return seen[0]
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_label_smoothing_is_in_the_training_objective(smoothing):
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    model = MODELS["lenet"](label_smoothing=smoothing)
+    with torch.no_grad():
+        expected = F.cross_entropy(model(x), y, label_smoothing=smoothing)  # the weights before the step
+    assert torch.allclose(_one_step(model, x, y), expected, atol=1e-6)
+
+
+class _Built(Exception):
+    """Stops a run right after its model is built, carrying the model's initial weights."""
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_seed_sets_the_initial_weights(name, folder_data, tmp_path, monkeypatch):
+    """Same seed, same initial weights; another seed, other weights (weights, not metrics: the seed
+    also moves the validation split)."""
+    from training import run as training_run
+
+    build = training_run._model
+
+    def built(*a):
+        model = build(*a)
+        raise _Built({k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()})
+    monkeypatch.setattr(training_run, "_model", built)
+    weights = []
+    for seed in (0, 0, 1):
+        argv = ["--model", name, "--gpus", "0", "--seed", str(seed), "--val-size", "20",
+                "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]
+        with pytest.raises(_Built) as stop:
+            train.main(argv)
+        weights.append(stop.value.args[0])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert any(not torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_confusion_counts_rows_are_the_true_class():
+    labels, preds = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([1, 0, 1, 1, 2, 0])
+    assert confusion_counts(labels, preds, 3).tolist() == [[1, 1, 0], [0, 1, 0], [1, 1, 1]]
+
+
+def test_the_confusion_figure_draws_each_count_in_its_cell():
+    cm = torch.tensor([[5, 1, 0], [2, 7, 3], [0, 0, 9]])
+    fig = confusion_figure(cm, ["a", "b", "c"], "m")
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
+    assert cells == {(i, j): int(cm[i, j]) for i in range(3) for j in range(3)}  # (row = y, column = x)
+    assert ax.get_ylabel().startswith("true class") and ax.get_xlabel() == "predicted"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (83%)", "b (58%)", "c (100%)"]
+    assert "80.56% mean per-class accuracy" in ax.get_title()
+
+
+def test_the_weight_grid_shows_each_filter_scaled_on_its_own():
+    from callbacks.filters import weight_grid
+
+    w = torch.stack([torch.full((3, 2, 2), float(i)) + torch.arange(4.).view(1, 2, 2) * (i + 1) for i in range(4)])
+    grid = weight_grid(w, min_size=2)  # 2x2 grid of 2x2 tiles, 1-pixel borders
+    for i in range(4):
+        r, c = divmod(i, 2)
+        tile = grid[:, 1 + 3 * r:3 + 3 * r, 1 + 3 * c:3 + 3 * c]
+        expected = (w[i] - w[i].min()) / (w[i].max() - w[i].min())
+        assert torch.allclose(tile, expected), i
+
+
+@pytest.mark.parametrize("key, value", [("weight_decay", 0.1), ("momentum", 0.0), ("nesterov", True)])
+def test_the_optimizer_keys_change_the_update(key, value):
+    """Two steps of SGD on one weight, against the update rule written out."""
+    base = dict(optimizer="sgd", lr=0.1, weight_decay=0.0, momentum=0.9, nesterov=False)
+    hp = type("HP", (), {**base, key: value})
+    p = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = make_optimizer([{"params": [p]}], hp, torch.device("cpu"))
+    grad, buf, w = torch.tensor([0.5]), None, torch.tensor([1.0])
+    for _ in range(2):
+        p.grad = grad.clone()
+        opt.step()
+        g = grad + hp.weight_decay * w
+        buf = g if buf is None else hp.momentum * buf + g
+        w = w - hp.lr * ((g + hp.momentum * buf) if hp.nesterov else buf)
+    assert torch.allclose(p.detach(), w)
+
+
+def test_the_schedule_warms_up_then_decays_linearly():
+    f = warmup_linear(total_steps=10, warmup=0.2, start=0.1, end=0.05)
+    assert [round(f(s), 4) for s in range(11)] == [0.1, 0.55, 1.0, 0.8812, 0.7625, 0.6438, 0.525, 0.4062,
+                                                    0.2875, 0.1688, 0.05]
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_the_crop_pads_the_way_aug_pad_mode_says(mode):
+    torch.manual_seed(0)
+    images = torch.randint(1, 255, (64, 3, 8, 8), dtype=torch.uint8)
+    out = random_crop_flip(images, padding=2, mode=mode, flip=False)
+    padded = F.pad(images.float(), (2, 2, 2, 2), mode=mode).to(torch.uint8)
+    windows = padded.unfold(2, 8, 1).unfold(3, 8, 1).permute(0, 2, 3, 1, 4, 5)  # every 8x8 crop
+    for i in range(len(images)):
+        assert (windows[i] == out[i]).flatten(2).all(-1).any(), i
+    assert bool((out == 0).any()) == (mode == "constant")  # zeros only from zero padding (pixels are 1..254)
+    assert not all(torch.equal(out[i], images[i]) for i in range(len(images)))  # it does crop
+
+
+def test_the_flip_mirrors_left_right_and_only_when_asked():
+    images = torch.arange(16 * 3 * 4 * 4, dtype=torch.uint8).view(16, 3, 4, 4)
+    assert torch.equal(random_crop_flip(images, padding=0, flip=False), images)
+    torch.manual_seed(0)
+    out = random_crop_flip(images, padding=0, flip=True)
+    mirrored = [torch.equal(out[i], images[i].flip(-1)) for i in range(16)]
+    assert all(m or torch.equal(out[i], images[i]) for i, m in enumerate(mirrored))
+    assert 0 < sum(mirrored) < 16
+
+
+def test_a_json_write_that_fails_half_way_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"epochs": [1]})
+    real = os.replace
+
+    def full_disk(*a):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        write_json(path, {"epochs": [1, 2]})
+    monkeypatch.setattr(os, "replace", real)
+    assert json.loads(path.read_text()) == {"epochs": [1]}
