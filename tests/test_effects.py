@@ -181,3 +181,69 @@ def test_a_json_write_that_fails_half_way_leaves_the_previous_file_whole(tmp_pat
         write_json(path, {"epochs": [1, 2]})
     monkeypatch.setattr(os, "replace", real)
     assert json.loads(path.read_text()) == {"epochs": [1]}
+
+
+def _tiny(folder_data, tmp_path, *extra: str) -> list[str]:
+    return ["--model", "lenet", "--gpus", "0", "--epochs", "2", "--batch-size", "32", "--val-size", "20",
+            "--data-dir", str(folder_data), "--logdir", str(tmp_path), *extra]
+
+
+class _Seen(pl.Callback):
+    """What the Trainer and the process looked like while fitting, and metrics.json at each epoch start."""
+
+    def __init__(self):
+        self.seen = {}
+        self.records = []
+
+    def on_train_start(self, trainer, pl_module):
+        self.seen.update(deterministic=torch.are_deterministic_algorithms_enabled(), precision=trainer.precision)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        path = trainer.logger.log_dir + "/metrics.json"
+        self.records.append(json.loads(open(path).read()) if os.path.exists(path) else None)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], {"deterministic": False, "precision": "32-true"}),
+    (["--deterministic"], {"deterministic": True, "precision": "32-true"}),
+    (["--precision", "bf16-mixed"], {"deterministic": False, "precision": "bf16-mixed"}),
+])
+def test_deterministic_and_precision_flags_reach_the_training(flags, expected, folder_data, tmp_path):
+    from conftest import trainer_callback
+
+    with trainer_callback(_Seen()) as seen:
+        assert train.main(_tiny(folder_data, tmp_path, *flags)) == 0
+    assert {k: seen.seen[k] for k in expected} == expected
+
+
+def test_metrics_json_holds_every_finished_epoch_while_the_run_goes_on(folder_data, tmp_path):
+    from conftest import trainer_callback
+
+    with trainer_callback(_Seen()) as seen:
+        assert train.main(_tiny(folder_data, tmp_path, "--epochs", "3")) == 0
+    at_epoch_start = [(r["status"], [e["epoch"] for e in r["epochs"]]) if r else None for r in seen.records]
+    assert at_epoch_start == [None, ("running", [1]), ("running", [1, 2])]
+
+
+def test_compile_compiles_the_network_in_place(folder_data, tmp_path, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    assert train.main(_tiny(folder_data, tmp_path, "--compile", "--epochs", "1")) == 0
+    assert compiled == ["Sequential"]  # lenet's net, so the module's state_dict keys stay the same
+
+
+def test_a_read_only_data_folder_caches_under_the_home_folder(tmp_path, monkeypatch):
+    """The writability check is patched, not chmod: the suite may run as root, who can write anyway."""
+    from conftest import write_folder_tree
+    from datamodules import folder, sources
+
+    root = write_folder_tree(tmp_path / "tree", n_train=1, n_test=1)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    real = os.access
+    monkeypatch.setattr(folder.os, "access", lambda p, mode: False if os.path.samefile(p, root) else real(p, mode))
+    sources.load(root)
+    assert not list(root.glob("*.pt"))
+    cached = list((tmp_path / "home" / ".cache" / "cifar10-lightning").glob("*.pt"))
+    assert len(cached) == 1
+    monkeypatch.setattr(folder, "_decode", lambda *a, **k: pytest.fail("decoded again despite the cache"))
+    sources.load(root)

@@ -194,3 +194,33 @@ def test_report_of_a_logdir_whose_only_run_is_broken_names_the_file(tmp_path, ca
     assert visualize.main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no readable run" in last and "version_0/metrics.json is broken" in last
+
+
+@pytest.mark.parametrize("differs", [
+    {"hparams": {"tta": 0, "lr": 0.5}, "recipe": {"model": {"lr": 0.5}}},
+    {"epochs": [{"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "val_loss": 1.3, "val_acc": 0.5}]},
+    {"data": {"dataset": "cifar100", "classes": ["c"] * 100}},
+    {"data": {"val": 300}},
+    {"status": "interrupted"},
+    {"device": "1x NVIDIA H200"},
+    {"precision": "bf16-mixed"},
+])
+def test_runs_are_repeats_only_when_everything_but_the_seed_matches(differs, tmp_path, capsys):
+    recipe = {"recipe": {"model": {"lr": 0.001}}, "precision": "32", "data": {"dataset": "cifar10", "val": 20,
+                                                                            "dir": "/somewhere"}}
+    write_run(tmp_path / "s0", seed=0, **recipe)
+    write_run(tmp_path / "s1", seed=1, **{**recipe, "data": {**recipe["data"], "dir": "/elsewhere"}})  # dir: no matter
+    write_run(tmp_path / "odd", seed=2, **{**recipe, **differs, "data": {**recipe["data"], **differs.get("data", {})}})
+    assert visualize.main(["table", *(str(tmp_path / d) for d in ("s0", "s1", "odd"))]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    n = lines[0].split(" | ").index("n")
+    assert [line.split(" | ")[n] for line in lines[2:]] == ["2 (seeds 0 1)", "1"]
+
+
+def test_a_table_over_several_data_sets_names_each_rows_data(tmp_path, capsys):
+    write_run(tmp_path / "a")  # recorded before there was a choice: CIFAR-10
+    write_run(tmp_path / "b", data={"dataset": "folder", "classes": ["x", "y", "z"]})
+    assert visualize.main(["table", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| model | data | n |")
+    assert [line.split(" | ")[1] for line in lines[2:]] == ["cifar10 (10 classes)", "folder (3 classes)"]
