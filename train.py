@@ -258,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     try:
+        from core import versions
+
+        versions.check()
         if args.show_defaults:
             from core import recipe
             from lit_modules import get_model_class

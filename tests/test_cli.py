@@ -155,3 +155,17 @@ def test_error_in_a_real_process_has_no_traceback(tmp_path):
 def test_weights_flag_is_refused_for_models_without_pretraining(folder_data, capsys):
     assert train.main(["--model", "lenet", "--weights", "none", "--data-dir", str(folder_data)]) == 2
     assert "applies to pretrained models" in capsys.readouterr().err
+
+
+def test_a_lightning_older_than_the_floor_is_a_one_line_error(monkeypatch, capsys):
+    from importlib import metadata
+
+    from core import versions
+
+    assert versions.floors("torch>=2.4,<=2.14.1\npytorch-lightning>=2.5.6,<3\n# x>=1\n") == {
+        "torch": "2.4", "pytorch-lightning": "2.5.6"}
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "2.4.0" if name == "pytorch-lightning" else real(name))
+    assert train.main(["--model", "lenet"]) == 2
+    err = capsys.readouterr().err
+    assert "pytorch-lightning 2.4.0 is older than 2.5.6" in err and "pip install -r" in err and err.count("\n") == 1
