@@ -121,7 +121,9 @@ def _after_stop(args: argparse.Namespace) -> str:
     if saved:  # a best checkpoint was written, last.ckpt not (a full disk, say)
         return (f"logs and {saved[-1].name} are kept, last.ckpt was not saved. Continue from it with: "
                 f"python train.py --model {args.model} --resume {shlex.quote(str(saved[-1]))}")
-    if run_dir is not None and getattr(args, "new_run", False) and not _has_epochs(run_dir):
+    from core.devices import first_process
+
+    if run_dir is not None and getattr(args, "new_run", False) and not _has_epochs(run_dir) and first_process():
         import shutil
 
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: no half-made run folder stays

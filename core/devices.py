@@ -2,6 +2,7 @@
 devices, strategy and precision."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from core.errors import UserError
@@ -42,3 +43,11 @@ def reading_waits(t) -> bool:
     step's optional reads (the NaN check, the progress bar's loss) ask this, and the tests set it to
     True to check the GPU configuration's step on the CPU."""
     return t.device.type != "cpu"
+
+
+def first_process() -> bool:
+    """Whether this is the run's global rank 0, from what every launcher sets before Python starts:
+    torchrun (RANK), SLURM (SLURM_PROCID), Lightning's own launcher for the processes it starts
+    (LOCAL_RANK) and for the other machines (NODE_RANK). Only the first process claims and writes
+    the run folder; the others learn where it is or write nothing."""
+    return all(int(os.environ.get(k, 0) or 0) == 0 for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from core.errors import UserError
@@ -28,6 +29,26 @@ from datamodules.augment import normalize
 from datamodules.sources import CIFAR10_INPUTS
 from lit_modules.optim import make_optimizer, make_schedule
 from lit_modules.step import OwnStep
+
+
+class ImageMean(Metric):
+    """The mean of per-batch means weighted by their images, summed across DDP processes: the mean
+    over every image even when processes hold different numbers of them (Lightning's sync_dist
+    averages the processes' means, each counted once)."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("images", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, mean: torch.Tensor, n: int) -> None:
+        self.total += mean.detach() * n
+        self.images += n
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.images
 
 
 class BaseClassifier(OwnStep, pl.LightningModule):
@@ -82,6 +103,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         acc = lambda: MulticlassAccuracy(inputs["num_classes"], average="micro", validate_args=False)
         for stage in STAGES[1:] + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # val_acc ... best_test_acc
             setattr(self, f"{stage}_acc", acc())
+            setattr(self, f"{stage}_loss", ImageMean())
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -127,10 +149,11 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         """Shared by validation, the per-epoch test pass and the final evaluation."""
         x, y = batch
         logits = self.logits_with_tta(x, tta)
-        metric = getattr(self, f"{stage}_acc")
+        metric, loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
         metric.update(logits, y)
+        loss.update(nn.functional.cross_entropy(logits, y), len(y))
         kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False, logger=False)
-        self.log(f"{stage}/loss", nn.functional.cross_entropy(logits, y), sync_dist=True, **kw)
+        self.log(f"{stage}/loss", loss, **kw)
         self.log(f"{stage}/acc", metric, **kw)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:

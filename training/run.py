@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -23,6 +24,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")  # torch-internal deprecation raised via Lightning
     warnings.filterwarnings("ignore", ".*does not have many workers.*")  # batches are in-memory slices
 
+
+RUN_VERSION = "CIFAR_LIGHTNING_RUN_VERSION"  # the run folder's name, for the run's other processes
 
 # The flags that set a recipe key (the same as --set KEY=VALUE), by key.
 FLAG_KEYS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
@@ -82,6 +85,7 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    from core.devices import first_process
     from training import run_dirs
 
     if resumed_dir:  # the same run directory, so the curves continue
@@ -89,7 +93,11 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
                                  version=resumed_dir.name, default_hp_metric=False)
     if args.fast_dev_run:  # Lightning swaps in a logger that writes nothing: claim no folder
         return TensorBoardLogger(args.logdir, name=args.model, default_hp_metric=False)
+    if not first_process():  # rank 0 claims the folder and alone writes into it (checkpoints: its path, broadcast)
+        version = os.environ.get(RUN_VERSION, "version_of_rank_0")  # set for the processes Lightning starts
+        return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
     version = run_dirs.claim_version(Path(args.logdir), args.model)
+    os.environ[RUN_VERSION] = version  # inherited by the processes Lightning starts for this run
     return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
 
 
@@ -127,10 +135,9 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
 def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """One run, as its steps: settings, data, model, run directory, fit, final evaluation, summary."""
     import pytorch_lightning as pl
-    from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from callbacks.metrics_json import MetricsJSON
-    from core.devices import resolve_devices, resolve_precision
+    from core.devices import first_process, resolve_devices, resolve_precision
     from core.records import FINAL_PREFIX
     from lit_modules import get_model_class
     from training import checkpoints, run_dirs
@@ -154,7 +161,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
 
     logger = _logger(args, resume[1] if resume else None)
     run_dir = Path(logger.log_dir)
-    if not args.fast_dev_run and rank_zero_only.rank == 0:  # --resume last passes over a run being written
+    if not args.fast_dev_run and first_process():  # --resume last passes over a run being written
         args.lock = run_dirs.hold(run_dir)
     args.run_dir = run_dir
     args.new_run = not (resume and resume[1])
