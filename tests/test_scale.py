@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,6 +39,21 @@ def test_ddp_over_two_cpu_processes_logs_what_one_process_measures(folder_data, 
            "--batch-size", "16", "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    measures_what_one_process_measures(tmp_path, folder_data)
+
+
+@pytest.mark.slow
+def test_a_torchrun_launch_runs_the_same(folder_data, tmp_path):
+    """torchrun starts every process itself (as srun does on a cluster): the docs' command."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py",
+           "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "1", "--batch-size", "16",
+           "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    measures_what_one_process_measures(tmp_path, folder_data)
+
+
+def measures_what_one_process_measures(tmp_path, folder_data) -> None:
     assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == ["version_0"]
     run_dir = tmp_path / "lenet" / "version_0"
     m = json.loads((run_dir / "metrics.json").read_text())
@@ -57,3 +73,51 @@ def test_ddp_over_two_cpu_processes_logs_what_one_process_measures(folder_data, 
             assert m["epochs"][0][f"{key}_acc"] == torch.tensor(acc).item()
             loss = torch.nn.functional.cross_entropy(logits, labels).item()
             assert m["epochs"][0][f"{key}_loss"] == pytest.approx(loss, rel=1e-5), key
+
+
+def live_processes_in_group(pgid: int) -> list[int]:
+    """Processes of the group that still run (a killed child can stay a zombie where no init reaps it)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live
+
+
+STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_run_resumes_exactly_and_leaves_no_process(folder_data, tmp_path):
+    import os
+    import signal
+    import time
+
+    def cmd(logdir, *extra):
+        return [sys.executable, "train.py", "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "3",
+                "--batch-size", "8", "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(logdir), *extra]
+
+    def numbers(run_dir):
+        m = json.loads((run_dir / "metrics.json").read_text())
+        return [{k: e.get(k) for k in STABLE} for e in m["epochs"]], m["final"]
+    assert subprocess.run(cmd(tmp_path / "unbroken"), cwd=ROOT, capture_output=True, timeout=240).returncode == 0
+
+    run_dir = tmp_path / "broken" / "lenet" / "version_0"
+    proc = subprocess.Popen(cmd(tmp_path / "broken"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 200
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # every process of the run, as a lost machine would
+    proc.wait(timeout=30)
+    time.sleep(0.5)
+    assert live_processes_in_group(proc.pid) == []  # none left behind
+    resumed = subprocess.run(cmd(tmp_path / "broken", "--resume", str(run_dir)), cwd=ROOT, capture_output=True,
+                             text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0")
+    assert sorted(p.name for p in (tmp_path / "broken" / "lenet").iterdir()) == ["version_0"]
