@@ -22,6 +22,8 @@ class StopOnNonFiniteLoss(pl.Callback):
         waits = total is not None and devices.reading_waits(total)
         if total is None or (waits and not trainer.is_last_batch):
             return
+        if trainer.world_size > 1:  # decided together: a process stopping alone leaves the others waiting
+            total = trainer.strategy.reduce(total.detach().clone(), reduce_op="sum")  # NaN if any is
         value = float(total)
         if not math.isfinite(value):
             lr = trainer.optimizers[0].param_groups[0]["lr"]

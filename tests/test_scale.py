@@ -92,7 +92,7 @@ STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss"
 
 
 @pytest.mark.slow
-def test_a_killed_two_process_run_resumes_exactly_and_leaves_no_process(folder_data, tmp_path):
+def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_process(folder_data, tmp_path):
     import os
     import signal
     import time
@@ -106,18 +106,56 @@ def test_a_killed_two_process_run_resumes_exactly_and_leaves_no_process(folder_d
         return [{k: e.get(k) for k in STABLE} for e in m["epochs"]], m["final"]
     assert subprocess.run(cmd(tmp_path / "unbroken"), cwd=ROOT, capture_output=True, timeout=240).returncode == 0
 
-    run_dir = tmp_path / "broken" / "lenet" / "version_0"
-    proc = subprocess.Popen(cmd(tmp_path / "broken"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    for how, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):  # Ctrl-C in a terminal; a lost machine
+        logdir = tmp_path / how.name
+        run_dir = logdir / "lenet" / "version_0"
+        proc = subprocess.Popen(cmd(logdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.time() + 200
+        while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, how)  # every process of the run
+        err = proc.communicate(timeout=120)[1]
+        assert proc.returncode == code and "Traceback" not in err, err[-2000:]
+        time.sleep(0.5)
+        assert live_processes_in_group(proc.pid) == []  # none left behind
+        resumed = subprocess.run(cmd(logdir, "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True,
+                                 timeout=240)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0"), how.name
+        assert sorted(p.name for p in (logdir / "lenet").iterdir()) == ["version_0"]
+
+
+NAN_ON_RANK_1 = """
+import sys
+sys.path.insert(0, {root!r})
+from lit_modules.base import BaseClassifier
+original = BaseClassifier.forward
+
+
+def poisoned(self, x):  # the second process alone diverges at its 4th step
+    logits = original(self, x)
+    return logits * float("nan") if self.training and self.global_rank == 1 and self.trainer.global_step == 3 else logits
+
+
+BaseClassifier.forward = poisoned
+import train
+sys.exit(train.main())
+"""
+
+
+@pytest.mark.slow
+def test_a_nan_in_one_of_two_processes_stops_both_with_the_message(folder_data, tmp_path):
+    """Lightning starts the second process by running the same script again, so it is poisoned too."""
+    script = tmp_path / "nan_run.py"
+    script.write_text(NAN_ON_RANK_1.format(root=str(ROOT)))
+    cmd = [sys.executable, str(script), "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "2",
+           "--batch-size", "8", "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(tmp_path / "logs")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    deadline = time.time() + 200
-    while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # every process of the run, as a lost machine would
-    proc.wait(timeout=30)
-    time.sleep(0.5)
-    assert live_processes_in_group(proc.pid) == []  # none left behind
-    resumed = subprocess.run(cmd(tmp_path / "broken", "--resume", str(run_dir)), cwd=ROOT, capture_output=True,
-                             text=True, timeout=240)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0")
-    assert sorted(p.name for p in (tmp_path / "broken" / "lenet").iterdir()) == ["version_0"]
+    out, err = proc.communicate(timeout=180)  # a process left waiting for the other would hang here
+    assert proc.returncode == 1, err[-2000:]
+    assert "training loss became nan at epoch 1, step 4" in err and "Traceback" not in err
+    record = json.loads((tmp_path / "logs" / "lenet" / "version_0" / "metrics.json").read_text())
+    assert record["status"] == "failed" and record["error"].startswith("NonFiniteLoss")  # not a lost connection
+    assert live_processes_in_group(proc.pid) == []
