@@ -159,3 +159,17 @@ def test_a_nan_in_one_of_two_processes_stops_both_with_the_message(folder_data, 
     record = json.loads((tmp_path / "logs" / "lenet" / "version_0" / "metrics.json").read_text())
     assert record["status"] == "failed" and record["error"].startswith("NonFiniteLoss")  # not a lost connection
     assert live_processes_in_group(proc.pid) == []
+
+
+@pytest.mark.slow
+def test_two_multi_process_runs_started_at_once_get_one_folder_each(folder_data, tmp_path):
+    procs = [subprocess.Popen([sys.executable, "train.py", "--model", "lenet", "--gpus", "0", "--cpu-processes", "2",
+                               "--epochs", "1", "--batch-size", "16", "--val-size", "31", "--seed", str(seed),
+                               "--data-dir", str(folder_data), "--logdir", str(tmp_path)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for seed in (3, 4)]
+    for p in procs:
+        assert p.wait(timeout=240) == 0, p.stderr.read()[-2000:]
+    runs = sorted((tmp_path / "lenet").iterdir())
+    assert [r.name for r in runs] == ["version_0", "version_1"]
+    seeds = sorted(json.loads((r / "metrics.json").read_text())["seed"] for r in runs)
+    assert seeds == [3, 4]  # each run's record is its own
