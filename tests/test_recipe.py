@@ -100,9 +100,17 @@ def test_bad_overrides_are_one_line_errors(pairs, message, folder_data, capsys):
 def test_show_defaults_lists_every_key_by_owner(capsys):
     assert train.main(["--model", "vgg_bn", "--show-defaults"]) == 0
     out = capsys.readouterr().out
-    assert "\nmodel (" in out and "\ndata (" in out and "\ntrainer (" in out
+    for header in ("model (network and LightningModule):", "data (data module):", "trainer (Trainer):"):
+        assert f"\n{header}\n" in out
     for key in MODELS["vgg_bn"].all_defaults():
         assert f"\n  {key} " in out
+    lines = out.splitlines()
+    line = lambda key: next(ln for ln in lines if ln.startswith(f"  {key} "))
+    assert line("optimizer").endswith("optimizer [adam | sgd]")  # the choices; "none" only where allowed
+    assert line("schedule").endswith("or none (constant) [warmup_linear | none]")
+    assert line("lr").endswith("peak learning rate")  # no choices to list
+    widest = max(len(k) for k, spec in MODELS["vgg_bn"].all_specs().items() if spec.owner == "model")
+    assert line("lr") == f"  {'lr':<{widest}}  {'0.2':<14} peak learning rate"  # an owner's keys line up
 
 
 def vgg_params(widths=(32, 64, 128, 256), k=3, batchnorm=True) -> int:

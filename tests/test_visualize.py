@@ -224,3 +224,15 @@ def test_a_table_over_several_data_sets_names_each_rows_data(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("| model | data | n |")
     assert [line.split(" | ")[1] for line in lines[2:]] == ["cifar10 (10 classes)", "folder (3 classes)"]
+
+
+@pytest.mark.parametrize("record, tta", [
+    ({"model": "vgg_bn", "hparams": None}, "flip"),        # recorded before hparams were: the model's default
+    ({"model": "vgg_bn", "hparams": {"tta": 2}}, "flip+translate"),
+    ({"model": "lenet", "hparams": {}}, "none"),
+    ({"model": "not_a_model", "hparams": {}}, "?"),
+])
+def test_the_tta_column_reads_the_record_then_the_models_default(record, tta, tmp_path, capsys):
+    write_run(tmp_path / "a", **record)
+    assert visualize.main(["table", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[2].split(" | ")[-2] == tta
