@@ -247,3 +247,43 @@ def test_a_read_only_data_folder_caches_under_the_home_folder(tmp_path, monkeypa
     assert len(cached) == 1
     monkeypatch.setattr(folder, "_decode", lambda *a, **k: pytest.fail("decoded again despite the cache"))
     sources.load(root)
+
+
+def test_lenets_architecture_table_is_the_assignments_table_1():
+    from report.tables import architecture_table
+
+    conv = lambda c_in, c_out: c_in * c_out * 25 + c_out  # 5x5 kernels and a bias
+    rows = [("net.0.0 (Conv2d)", "32x32x32", "ReLU", conv(3, 32)), ("net.0.2 (MaxPool2d)", "32x16x16", "", 0),
+            ("net.1.0 (Conv2d)", "64x16x16", "ReLU", conv(32, 64)), ("net.1.2 (MaxPool2d)", "64x8x8", "", 0),
+            ("net.2.0 (Conv2d)", "128x8x8", "ReLU", conv(64, 128)), ("net.2.2 (MaxPool2d)", "128x4x4", "", 0),
+            ("net.3 (Flatten)", "2048", "", 0), ("net.4 (Linear)", "64", "ReLU", 2048 * 64 + 64),
+            ("net.6 (Linear)", "10", "", 64 * 10 + 10)]
+    expected = ["| layer | output shape | activation | parameters |", "|---|---|---|---|"]
+    expected += [f"| {a} | {b} | {c} | {d:,} |" for a, b, c, d in rows]
+    expected.append(f"| **total** | | | **{sum(r[3] for r in rows):,}** |")
+    assert architecture_table(MODELS["lenet"]()).splitlines() == expected
+
+
+def test_training_details_say_what_the_recipe_did():
+    from report.tables import training_details
+
+    record = {"command": "python train.py --model vgg_bn", "epochs": [{}] * 3, "seed": 5, "device": "cpu",
+              "precision": "32", "hparams": {"epochs": 10, "batch_size": 256, "aug_pad_mode": "reflect",
+                                             "aug_flip": "alternate"},
+              "data": {"dataset": "cifar10", "source": "a copy", "train": 45000, "val": 5000, "test": 10000}}
+    model = MODELS["vgg_bn"](tta=2)
+    lines = dict(line[4:].split("**: ", 1) for line in training_details(record, model).splitlines())
+    assert lines["optimizer"] == "sgd (lr 0.2, weight decay 0.0005, momentum 0.9, nesterov True)"
+    assert lines["learning-rate schedule"] == ("per step: linear warmup from 0.1x to 1x over 15% of the steps, "
+                                               "then linear decay to 0.0x")
+    assert lines["epochs"] == "3 of 10" and lines["batch size"] == "256"
+    assert lines["loss"] == "cross-entropy, label smoothing 0.1"
+    assert lines["augmentation"] == ("random crop 32x32 after 4-pixel reflect padding + alternating horizontal flip, "
+                                     "per batch on the device")
+    assert lines["test-time augmentation"] == "flip + 1-pixel translations (final val/test scoring only)"
+    assert lines["data"] == "cifar10, 10 classes, a copy: 45,000 train / 5,000 val / 10,000 test"
+    assert lines["seed, device, precision"] == "5, cpu, 32"
+    plain = dict(line[4:].split("**: ", 1) for line in training_details(
+        {**record, "command": "python train.py --model lenet --no-augment"}, MODELS["lenet"]()).splitlines())
+    assert plain["augmentation"] == "none" and plain["learning-rate schedule"] == "constant learning rate"
+    assert plain["optimizer"] == "adam (lr 0.001, weight decay 0)" and plain["initialisation"] == "PyTorch defaults"
