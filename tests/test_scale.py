@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import train
 from conftest import ROOT
 from core import devices
 from datamodules.cifar10 import CIFAR10DataModule
@@ -29,6 +30,62 @@ def test_gpus_flag_maps_to_lightning_accelerators(monkeypatch):
     assert devices.resolve_devices(4, num_nodes=2)["strategy"] == "ddp"
     assert devices.resolve_devices(0, cpu_processes=2) == {"accelerator": "cpu", "devices": 2, "strategy": "ddp",
                                                          "num_nodes": 1}
+
+
+def fake_cuda(monkeypatch, capability, count=1, name="Tesla T4"):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: name)
+
+
+@pytest.mark.parametrize("capability, expected", [((9, 0), "bf16-mixed"), ((8, 0), "bf16-mixed"),
+                                                  ((7, 5), "16-mixed"), ((7, 0), "16-mixed"), ((6, 1), "32")])
+def test_the_default_precision_is_what_the_card_does_natively(capability, expected, monkeypatch):
+    fake_cuda(monkeypatch, capability)
+    precision, why = devices.resolve_precision(None, devices.resolve_devices(1))
+    assert precision == expected and f"compute capability {capability[0]}.{capability[1]}" in why
+
+
+def test_bf16_on_a_card_without_it_warns_and_names_the_flag_to_use(monkeypatch):
+    fake_cuda(monkeypatch, (7, 5))
+    precision, why = devices.resolve_precision("bf16-mixed", devices.resolve_devices(1))
+    assert precision == "bf16-mixed" and why.startswith("warning: Tesla T4") and "use --precision 16-mixed" in why
+    fake_cuda(monkeypatch, (8, 6))
+    assert devices.resolve_precision("bf16-mixed", devices.resolve_devices(1)) == ("bf16-mixed", "")
+
+
+class _Resolved(Exception):
+    pass
+
+
+def test_train_py_on_a_t4_resolves_16_mixed_and_says_so(monkeypatch, folder_data, tmp_path, capsys):
+    """The whole command, stopped where the data would move to the (absent) GPU."""
+    from training import run as training_run
+
+    fake_cuda(monkeypatch, (7, 5))
+    monkeypatch.setattr(training_run, "_load_data", lambda *a: (_ for _ in ()).throw(_Resolved()))
+    for flags, line in (([], "device: gpu x1, precision 16-mixed (the default for Tesla T4, compute capability 7.5)"),
+                        (["--precision", "bf16-mixed"], "device: gpu x1, precision bf16-mixed")):
+        with pytest.raises(_Resolved):
+            train.main(["--model", "vgg_bn", "--gpus", "1", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+                        *flags])
+        out, err = capsys.readouterr()
+        assert line in out
+        assert ("bf16-mixed is emulated and slow; use --precision 16-mixed" in err) == bool(flags)
+
+
+def test_apple_silicon_means_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    mps = {"accelerator": "mps", "devices": 1, "strategy": "auto", "num_nodes": 1}
+    assert devices.resolve_devices(None) == mps and devices.resolve_devices(1) == mps
+    assert devices.resolve_devices(0)["accelerator"] == "cpu"
+    with pytest.raises(devices.UserError, match="Apple silicon has one GPU"):
+        devices.resolve_devices(2)
+    assert devices.resolve_precision(None, mps) == ("32", "the default on MPS")
+    assert devices.on_accelerator(mps) and not devices.is_cuda(mps)  # data on the GPU; no cuDNN, no TF32
+    with pytest.raises(devices.UserError, match="16-mixed needs a CUDA GPU; on MPS"):
+        devices.resolve_precision("16-mixed", mps)
 
 
 @pytest.mark.slow

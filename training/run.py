@@ -51,11 +51,11 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     return recipe.split(chosen, specs)
 
 
-def _load_data(args: argparse.Namespace, data: dict[str, Any], on_gpu: bool):
+def _load_data(args: argparse.Namespace, data: dict[str, Any], on_device: bool):
     from datamodules.cifar10 import CIFAR10DataModule
 
     dm = CIFAR10DataModule(args.data_dir, **data, num_workers=args.num_workers, seed=args.seed,
-                           eval_batch_size=min(500, 4 * data["batch_size"]), on_device=on_gpu,
+                           eval_batch_size=min(500, 4 * data["batch_size"]), on_device=on_device,
                            dataset=args.dataset, resize_to=args.image_size)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
@@ -116,8 +116,10 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     from callbacks.tensorboard import EpochScalars
     from training.checkpoint_io import AtomicCheckpointIO
 
+    from core.devices import is_cuda
+
     interactive = sys.stdout.isatty()
-    on_gpu = devices["accelerator"] == "gpu"
+    on_gpu = is_cuda(devices)  # cuDNN's benchmark and TF32 are CUDA's alone
     ckpt = EpochCheckpoints(Path(logger.log_dir))
     callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
                  EpochScalars(every_n_steps=50), FilterActivations(args.filter_image, args.filters_every)]
@@ -137,21 +139,24 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     import pytorch_lightning as pl
 
     from callbacks.metrics_json import MetricsJSON
-    from core.devices import first_process, resolve_devices, resolve_precision
+    from core.devices import first_process, on_accelerator, resolve_devices, resolve_precision
     from core.records import FINAL_PREFIX
     from lit_modules import get_model_class
     from training import checkpoints, run_dirs
 
     _quiet_lightning()
     devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
-    on_gpu = devices["accelerator"] == "gpu"
-    precision = resolve_precision(args.precision, on_gpu)
+    precision, why = resolve_precision(args.precision, devices)
+    print(f"device: {devices['accelerator']} x{devices['devices']}, precision {precision}"
+          + (f" ({why})" if why and not why.startswith("warning") else ""))
+    if why.startswith("warning"):
+        print(why, file=sys.stderr)
     cls = get_model_class(args.model)
     groups = _recipe(args, cls)
     resumed, done = run_dirs.resumed_record(resume, args.model, argv) if resume else (None, 0)
 
     pl.seed_everything(args.seed, workers=True, verbose=False)
-    dm = _load_data(args, groups["data"], on_gpu)
+    dm = _load_data(args, groups["data"], on_accelerator(devices))
     dm.resume_at(done)
     model = _model(cls, groups["model"], dm.model_inputs)
     if resume:  # before the run folder is touched: a checkpoint that does not fit is bad input

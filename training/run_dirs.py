@@ -197,6 +197,8 @@ def device_name(accelerator: str, devices: int) -> str:
         except (OSError, StopIteration):
             pass
         return f"cpu ({name}, {torch.get_num_threads()} threads)"
+    if accelerator == "mps":
+        return "1x Apple silicon GPU (MPS)"
     return f"{devices}x {torch.cuda.get_device_name(0)}"
 
 
