@@ -21,7 +21,7 @@ from typing import Sequence
 from core.errors import UserError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="visualize.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     for name, nargs in (("curves", 1), ("compare", "+"), ("filters", 1), ("confusion", 1), ("table", "+")):
@@ -35,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--compare", nargs="+", metavar="RUN",
                    help="the runs of item 3d: model names (their latest run) or run folders; "
                         "default: the most accurate run against the resnet18 run")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     # Imported here, after parsing: --help answers at once, and only filters, confusion and report
     # import torch (through report.checkpoint_figures).
     from report import checkpoint_figures, document, tables

@@ -169,3 +169,22 @@ def test_a_lightning_older_than_the_floor_is_a_one_line_error(monkeypatch, capsy
     assert train.main(["--model", "lenet"]) == 2
     err = capsys.readouterr().err
     assert "pytorch-lightning 2.4.0 is older than 2.5.6" in err and "pip install -r" in err and err.count("\n") == 1
+
+
+def test_the_colab_notebooks_commands_parse_with_the_projects_own_parsers():
+    """Every train.py / visualize.py line of notebooks/colab.ipynb, parsed as the scripts would:
+    a renamed or removed flag breaks this test, not a student's notebook."""
+    import json
+    import shlex
+
+    import visualize
+    from conftest import ROOT
+
+    nb = json.loads((ROOT / "notebooks" / "colab.ipynb").read_text())
+    lines = [ln.strip().lstrip("!") for c in nb["cells"] if c["cell_type"] == "code" for ln in c["source"]]
+    commands = [shlex.split(ln) for ln in lines if ln.startswith(("python train.py", "python visualize.py"))]
+    assert [c[1] for c in commands] == ["train.py", "train.py", "visualize.py"]
+    for command in commands:
+        parse = train.parse_args if command[1] == "train.py" else visualize.parse_args
+        parse(command[2:])  # argparse exits (a failed test) on anything it does not know
+    assert any("%tensorboard --logdir lightning_logs" in ln for ln in lines)
