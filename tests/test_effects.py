@@ -287,3 +287,57 @@ def test_training_details_say_what_the_recipe_did():
         {**record, "command": "python train.py --model lenet --no-augment"}, MODELS["lenet"]()).splitlines())
     assert plain["augmentation"] == "none" and plain["learning-rate schedule"] == "constant learning rate"
     assert plain["optimizer"] == "adam (lr 0.001, weight decay 0)" and plain["initialisation"] == "PyTorch defaults"
+
+
+def _fp16_trainer(steps: int, callbacks=(), root=None):
+    """16-mixed with its gradient scaler, on the CPU: Lightning's plugin drives the real scaler here
+    (train.py refuses --precision 16-mixed on the CPU, where the flag alone would run bf16 unscaled)."""
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    from callbacks.nonfinite import StopOnNonFiniteLoss
+    return pl.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", default_root_dir=root,
+                      plugins=[MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))],
+                      callbacks=[StopOnNonFiniteLoss(), *callbacks])
+
+
+class _Batches(pl.LightningDataModule):
+    """Made-up batches, with the batch_size lookahead reads from a data module."""
+
+    def __init__(self, x, y, batch_size: int = 8):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x, self.y), batch_size=self.batch_size)
+
+
+@pytest.mark.slow  # fp16 kernels on the CPU are slow: 15 s
+def test_16_mixed_skips_an_overflowing_step_and_the_run_goes_on(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    model = MODELS["lenet"](schedule="warmup_linear", warmup=0.5, lookahead=True)
+    weight = model.net[0][0].weight
+    seen = {}
+
+    class Watch(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen[trainer.global_step] = (weight.detach().clone(), trainer.precision_plugin.scaler.get_scale())
+    weight.register_hook(lambda g: g * float("inf") if model.trainer.global_step == 2 else g)  # step 3 overflows
+    trainer = _fp16_trainer(6, [Watch()])
+    trainer.fit(model, datamodule=_Batches(x, y))
+    assert trainer.global_step == 6 and torch.isfinite(weight).all()  # not stopped as a diverged run
+    assert torch.isfinite(model.train_loss_sum)
+    assert torch.equal(seen[3][0], seen[2][0]) and not torch.equal(seen[2][0], seen[1][0])  # step 3 skipped
+    assert seen[3][1] == seen[2][1] / 2  # by the scaler, which halved its scale
+    assert model.lr_schedulers().last_epoch == trainer.global_step  # the schedule kept counting
+    lookahead = next(c for c in trainer.callbacks if type(c).__name__ == "Lookahead")
+    assert lookahead.total == 6 and all(torch.equal(v, model.net.state_dict()[k]) for k, v in lookahead.ema.items())
+
+    path = tmp_path / "fp16.ckpt"
+    trainer.save_checkpoint(path)
+    resumed = _fp16_trainer(8, [Watch()])
+    seen.clear()
+    resumed.fit(MODELS["lenet"](schedule="warmup_linear", warmup=0.5, lookahead=True), datamodule=_Batches(x, y),
+                ckpt_path=str(path))
+    assert seen[6][1] == trainer.precision_plugin.scaler.get_scale()  # the scaler's state came back

@@ -5,7 +5,8 @@
 # seeds 0 1 2, the host syncs left in a resnet9 epoch, resnet18's epochs 1-2 at batch 32 and 256
 # (random weights: same compute as ImageNet's, no download), resnet9 with --compile, and, given
 # airbench94.py (github.com/KellerJordan/cifar10-airbench, not part of this project), two airbench94
-# runs after its warm-up on the same card and the same decoded images. About 6 minutes.
+# runs after its warm-up on the same card and the same decoded images; then one resnet9 epoch at
+# each precision (16-mixed, bf16-mixed, 32). About 7 minutes.
 set -u
 TARBALL=$1 OUT=$2 AIRBENCH=${3:-}
 export PYTHONUNBUFFERED=1
@@ -27,6 +28,12 @@ log syncs; timeout 60 python3 "$HERE/syncs.py" --model resnet9 --gpus 1 --data-d
 log resnet18 b32; timeout 90 $T --model resnet18 --weights none --epochs 2 | grep "^epoch\|done"; cp $LOGS/resnet18/version_0/metrics.json "$OUT/resnet18_b32.json"
 log resnet18 b256; timeout 60 $T --model resnet18 --weights none --epochs 2 --batch-size 256 | grep "^epoch\|done"; cp $LOGS/resnet18/version_1/metrics.json "$OUT/resnet18_b256.json"
 log resnet9 compile; timeout 75 $T --model resnet9 --compile | grep "^epoch\|best\|done"; cp $LOGS/resnet9/version_3/metrics.json "$OUT/resnet9_compile.json"
+# One resnet9 epoch per precision (TF32 matmuls under 32, as the GPU path sets them). An H200 runs
+# all three natively: this shows each precision's cost on this card, not on a T4 (issue 32).
+for prec in 16-mixed bf16-mixed 32; do
+  log "resnet9 precision $prec"; timeout 60 $T --model resnet9 --epochs 1 --precision $prec --logdir "$LOGS/prec_$prec" | grep "^device\|^epoch\|done"
+  cp $LOGS/prec_$prec/resnet9/version_0/metrics.json "$OUT/resnet9_precision_$prec.json"
+done
 log probe; timeout 90 python3 "$HERE/probe.py"
 log end
 } 2>&1 | tee "$OUT/log.txt"
