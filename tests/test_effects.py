@@ -287,6 +287,12 @@ def test_training_details_say_what_the_recipe_did():
         {**record, "command": "python train.py --model lenet --no-augment"}, MODELS["lenet"]()).splitlines())
     assert plain["augmentation"] == "none" and plain["learning-rate schedule"] == "constant learning rate"
     assert plain["optimizer"] == "adam (lr 0.001, weight decay 0)" and plain["initialisation"] == "PyTorch defaults"
+    older = {**record, "hparams": {"aug_flip": "none"}}  # a record without `augment`: augmentation was on
+    r9 = MODELS["resnet9"](tta=1)
+    details = dict(line[4:].split("**: ", 1) for line in training_details(older, r9).splitlines())
+    assert details["augmentation"] == "random crop 32x32 after 2-pixel reflect padding, per batch on the device"
+    assert details["test-time augmentation"] == "horizontal flip (final val/test scoring only)"
+    assert details["initialisation"] == f"PyTorch defaults; {r9.init_note}"
 
 
 def _fp16_trainer(steps: int, callbacks=(), root=None):

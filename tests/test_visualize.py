@@ -75,8 +75,25 @@ def test_table_groups_runs_that_differ_only_in_the_seed(tmp_path, capsys):
 
 def test_table_of_a_crashed_run_shows_its_partial_curve(tmp_path, capsys):
     write_run(tmp_path / "a", status="failed", final=None)
-    assert visualize.main(["table", str(tmp_path / "a")]) == 0
-    assert "lenet (failed)" in capsys.readouterr().out
+    write_run(tmp_path / "b")
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    del m["status"]  # a record from before status was written: finished
+    (tmp_path / "b" / "metrics.json").write_text(json.dumps(m))
+    assert visualize.main(["table", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    head, rule, failed, old = capsys.readouterr().out.strip().splitlines()
+    assert head == ("| model | n | params (trainable) | epochs | s/epoch | train loss | train acc | val loss | val acc "
+                    "| test loss | test acc | TTA | device |")
+    assert rule == "|" + "---|" * 13
+    assert failed.startswith("| lenet (failed) | 1 |") and "| 61.30% |" in failed  # its last epoch, no final
+    assert old.startswith("| lenet | 1 |")
+
+
+def test_the_same_seed_twice_is_two_rows_not_a_repeat(tmp_path, capsys):
+    write_run(tmp_path / "a", seed=0)
+    write_run(tmp_path / "b", seed=0)
+    assert visualize.main(["table", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [r.split(" | ")[1] for r in rows] == ["1", "1"]
 
 
 def test_run_that_crashed_before_its_first_epoch_is_a_clear_error(tmp_path, capsys):
