@@ -163,3 +163,53 @@ def test_seeds_make_one_run_each_and_report_mean_and_spread(folder_data, tmp_pat
     assert visualize.main(["table", *map(str, runs)]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 3 and "2 (seeds 3 4)" in rows[2] and "±" in rows[2]
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("momentum=1.5", "--set momentum=1.5: momentum must be at most 1 and at least 0"),
+    ("weight_decay=-1", "--set weight_decay=-1: weight_decay must be at least 0"),
+    ("kernel_size=4", "--set kernel_size=4: kernel_size must be odd"),
+    ("lr=inf", "lr must be finite"), ("weight_decay=-inf", "weight_decay must be finite"),
+    ("lr=0", "lr must be greater than 0"),
+    ("schedule=cosine", "schedule must be one of warmup_linear, none"),
+    ("optimizer=rmsprop", "optimizer must be one of adam, sgd"),
+    ("lr=abc", "lr takes a number"), ("epochs=1.5", "epochs takes an integer"),
+    ("batchnorm=maybe", "batchnorm takes true or false"),
+    ("lr=1=2", "--set lr=1=2: lr takes a number"),  # the first '=' splits key from value
+])
+def test_each_rule_of_a_key_says_what_is_wrong(pair, message):
+    from core import recipe
+    from core.errors import UserError
+
+    cls = MODELS["vgg_bn"]
+    with pytest.raises(UserError) as e:
+        recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), [pair])
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("pair, value", [("momentum=1", 1.0), ("weight_decay=0", 0.0), ("kernel_size=5", 5),
+                                          ("schedule=none", None), ("batchnorm=off", False)])
+def test_values_on_a_rules_edge_are_taken(pair, value):
+    from core import recipe
+
+    cls = MODELS["vgg_bn"]
+    key = pair.split("=")[0]
+    assert recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), [pair])[key] == value
+
+
+def test_a_flags_value_obeys_its_keys_rule():
+    from core import recipe
+    from core.errors import UserError
+
+    specs = MODELS["vgg_bn"].all_specs()
+    with pytest.raises(UserError, match=r"^--val-size 0: must be at least 1$"):
+        recipe.check("val_size", 0, specs["val_size"], "--val-size")
+    recipe.check("val_size", 1, specs["val_size"], "--val-size")
+    recipe.check("schedule", None, specs["schedule"], "--set")  # optional: None is allowed
+
+
+def test_row_keys_drop_the_final_prefix():
+    from core.records import row_key
+
+    assert row_key("val/acc") == row_key("best_val/acc") == "val_acc"
+    assert row_key("best_test/loss") == "test_loss"
