@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 import time
 from typing import Any, Sequence
@@ -111,43 +110,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _after_stop(args: argparse.Namespace) -> str:
-    """What the user can do after a stop: continue this run (named by its folder), or start again."""
-    run_dir = getattr(args, "run_dir", None)
-    if run_dir is not None and (run_dir / "checkpoints" / "last.ckpt").exists():
-        return (f"logs and the last finished epoch's checkpoint are kept. Continue this run with: "
-                f"python train.py --model {args.model} --resume {shlex.quote(str(run_dir))}")
-    saved = sorted((run_dir / "checkpoints").glob("*.ckpt")) if run_dir is not None else []
-    if saved:  # a best checkpoint was written, last.ckpt not (a full disk, say)
-        return (f"logs and {saved[-1].name} are kept, last.ckpt was not saved. Continue from it with: "
-                f"python train.py --model {args.model} --resume {shlex.quote(str(saved[-1]))}")
-    from core.devices import first_process
-
-    if run_dir is not None and getattr(args, "new_run", False) and not _has_epochs(run_dir) and first_process():
-        import shutil
-
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: no half-made run folder stays
-        _remove_if_empty(run_dir.parent)
-    return "no epoch's checkpoint was saved, so there is nothing to resume; run the same command again"
-
-
-def _has_epochs(run_dir) -> bool:
-    """Whether the run's metrics.json records a finished epoch (then its folder is kept)."""
-    import json
-
-    try:
-        return bool(json.loads((run_dir / "metrics.json").read_text()).get("epochs"))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _remove_if_empty(folder) -> None:
-    try:
-        folder.rmdir()  # only succeeds when empty: the <logdir>/<model>/ this run created
-    except OSError:
-        pass
-
-
 def _resume_args(args: argparse.Namespace, argv: list[str]):
     """--resume: the checkpoint and run folder, and the original run's arguments (from its
     metrics.json, else from the checkpoint itself), then whatever this command line overrides."""
@@ -173,6 +135,7 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
 
     from callbacks.interrupt import sigterm_outside_fit
     from core.errors import NonFiniteLoss, RunInterrupted
+    from training.stops import after_stop
 
     args = parse_args(argv)
     start = time.time()
@@ -186,19 +149,19 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         data = run(args, argv, resume)
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
-        _after_stop(args)
+        after_stop(args)
         return 2, None
     except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
         started = getattr(args, "run_dir", None) is not None
         print(f"\nstopped{': the unfinished epoch is dropped' if started else ' before training started'}; "
-              f"{_after_stop(args)}", file=sys.stderr)
+              f"{after_stop(args)}", file=sys.stderr)
         return 130, None
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 1, None
     except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
         where = f" while writing {e.filename}" if e.filename else ""
-        after = _after_stop(args)
+        after = after_stop(args)
         print(f"train.py: error: {e.strerror or e}{where}; free some space or pass another --logdir. "
               f"{after[0].upper()}{after[1:]}", file=sys.stderr)
         return 1, None
