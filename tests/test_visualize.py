@@ -253,3 +253,17 @@ def test_the_tta_column_reads_the_record_then_the_models_default(record, tta, tm
     write_run(tmp_path / "a", **record)
     assert visualize.main(["table", str(tmp_path / "a")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[2].split(" | ")[-2] == tta
+
+
+def test_the_table_marks_a_best_epoch_before_the_last_and_lists_every_change(tmp_path, capsys):
+    write_run(tmp_path / "a", seconds=100.0, epochs=[{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0,
+                                                      "val_acc": 0.6, "test_loss": 1.0, "test_acc": 0.6}],
+              final={"epoch": 1, "val_acc": 0.6, "test_acc": 0.6}, changes={"lr": 0.1, "batch_size": 32})
+    write_run(tmp_path / "b", final={"epoch": 1, "val_acc": 0.7, "test_acc": 0.7}, seed=1)
+    assert visualize.main(["table", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    cells = [line.split(" | ") for line in lines]
+    col = lambda name: cells[0].index(name)
+    assert cells[2][col("changed")] == "lr=0.1, batch_size=32"
+    assert (cells[2][col("epochs")], cells[2][col("s/epoch")]) == ("1", "100.0")  # one epoch: its own time
+    assert cells[3][col("epochs")] == "2 (best 1)"
