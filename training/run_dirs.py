@@ -202,10 +202,10 @@ def device_name(accelerator: str, devices: int) -> str:
     return f"{devices}x {torch.cuda.get_device_name(0)}"
 
 
-def resumed_record(resume: tuple[Path, Path | None], name: str, argv: Sequence[str]) -> tuple[dict[str, Any], int]:
-    """The resumed run's metrics.json, cut back to the epochs its checkpoint holds, and their number."""
+def resumed_record(resume: tuple[Path, Path | None], ckpt: dict[str, Any], argv: Sequence[str]) -> tuple[dict[str, Any], int]:
+    """The resumed run's metrics.json, cut back to the epochs its checkpoint (`ckpt`, read) holds, and their number."""
     ckpt_path, run_dir = resume
-    done = checkpoints.epochs_of(ckpt_path, name)
+    done = checkpoints.finished_epochs(ckpt)
     record = _usable_metrics(run_dir) or {"command": "python train.py " + shlex.join(argv), "epochs": []}
     later = [e["epoch"] for e in record["epochs"] if e["epoch"] > done]
     if later:
