@@ -94,7 +94,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=_bounded(int, 0, 2**32 - 1), metavar="N",
                    help="train once per seed (one run folder each), then print mean and spread")
     p.add_argument("--filter-image", type=_bounded(int, 0), default=0, metavar="N",
-                   help="validation image whose filter activations are logged to TensorBoard")
+                   help="test image whose filter activations are logged to TensorBoard")
     p.add_argument("--filters-every", type=_bounded(int, 0), default=0, metavar="N",
                    help="also log them every N epochs (default: only at the end)")
     p.add_argument("--resume", nargs="?", const="last", metavar="last|PATH",

@@ -28,7 +28,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         c = sub.add_parser(name)
         c.add_argument("runs", nargs=nargs)
         c.add_argument("--out", default="figures")
-        c.add_argument("--image", type=int, default=0, help="validation image index (filters)")
+        c.add_argument("--image", type=int, default=0, help="test image index (filters): the same picture for every run")
     r = sub.add_parser("report")
     r.add_argument("logdir", nargs="?", default="lightning_logs")
     r.add_argument("--out", default="report")

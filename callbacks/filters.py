@@ -77,7 +77,7 @@ def weight_grid(weights: torch.Tensor, min_size: int = 16) -> torch.Tensor:
 
 def filter_images(model: nn.Module, image: torch.Tensor, label: int, index: int,
                   classes: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], str]:
-    """TensorBoard's images for validation image `index`: the image, the first and last conv
+    """TensorBoard's images for test image `index`: the image, the first and last conv
     layers' output maps (before their activation; the 64 most active; each map scaled to [0, 1] on
     its own) and the first conv's weights. Tags name the layer and sizes; the caption adds the
     model's prediction, which changes from epoch to epoch."""
@@ -86,19 +86,19 @@ def filter_images(model: nn.Module, image: torch.Tensor, label: int, index: int,
     truth, guess = classes[label], classes[int(cap["logits"].argmax())]
     size = lambda m: f"{m.shape[1]}x{m.shape[2]}"
     images = {
-        f"filters/1 validation image {index} ({truth})": cap["image"],
+        f"filters/1 test image {index} ({truth})": cap["image"],
         f"filters/2 first conv {cap['first_name']}: {len(first)} maps {size(first)}": activation_grid(first, min_tile=32),
         f"filters/3 last conv {cap['last_name']}: {min(64, len(last))} most active of {len(last)} maps {size(last)}":
             activation_grid(last, min_tile=32),
         f"filters/4 first conv {cap['first_name']} weights: {len(w)} filters {w.shape[2]}x{w.shape[3]}": weight_grid(w),
     }
-    caption = (f"validation image {index}: true class {truth}, predicted {guess}. Maps are the conv outputs "
+    caption = (f"test image {index}: true class {truth}, predicted {guess}. Maps are the conv outputs "
                f"before the activation, each scaled to [0, 1] on its own; weights are scaled per filter.")
     return images, caption
 
 
 class FilterActivations(pl.Callback):
-    """Log the filter images for validation image `image_index` every `every_n_epochs` epochs
+    """Log the filter images for test image `image_index` every `every_n_epochs` epochs
     (> 0), at step = epoch. The final ones, of the best checkpoint, come from tensorboard.log_final."""
 
     def __init__(self, image_index: int = 0, every_n_epochs: int = 0):
@@ -110,7 +110,7 @@ class FilterActivations(pl.Callback):
                 and isinstance(logger, TensorBoardLogger) and trainer.is_global_zero):
             return
         dm = trainer.datamodule
-        images, caption = filter_images(pl_module, *dm.val_image(self.image_index), self.image_index, dm.classes)
+        images, caption = filter_images(pl_module, *dm.test_image(self.image_index), self.image_index, dm.classes)
         step, tb = trainer.current_epoch + 1, logger.experiment
         for tag, image in images.items():
             tb.add_image(tag, image, step)

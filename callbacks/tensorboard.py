@@ -1,14 +1,17 @@
 """What TensorBoard shows, written by us rather than by Lightning's per-step logger, so that it reads
-well: every per-epoch scalar at step = epoch (1, 2, ...), so runs of any batch size overlay; tags
-grouped by metric (loss/train, loss/val, loss/test, acc/...), with a custom-scalars layout that
-puts the three stages in one chart; the per-step training loss in its own group at the global
-step; and at the end (`log_final`) the best checkpoint's re-scored numbers under result/, the HParams
-table (every run's recipe beside its final numbers) and the filter images, at the best epoch.
+well. The layout is TensorBoard's own convention (Keras's callback does the same): one event folder
+per stage under the run, `version_N/train`, `/val`, `/test`, each with the same tags (`acc`,
+`loss`) at step = epoch. Every chart then overlays the stages in their own colours, in Scalars and
+Time Series alike, and runs of any batch size line up. The run folder itself holds what belongs to
+the run as a whole: its Text entry (what it is), the HParams entry, filter images, the confusion
+matrix. The best checkpoint's re-scored numbers go to `result/acc` and `result/loss` of the val and
+test folders, at the best epoch.
 
 The model logs with `logger=False`: these are the only scalars in the event files.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,15 +20,43 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from core.records import EPOCH_TAGS, METRICS, STAGES
 
-METRIC_NAMES = {"loss": "cross-entropy loss (no label smoothing)", "acc": "accuracy"}
 # The best checkpoint's re-scored numbers: a group named to sort after the curves, not above them.
 RESULT = "result"
+STEP_LOSS = "loss per step (with label smoothing)"
 
 
-def tb_tag(tag: str) -> str:
-    """"val/acc" (the name the model logs) -> "acc/val" (grouped by metric in TensorBoard)."""
-    stage, metric = tag.split("/")
-    return f"{metric}/{stage}"
+class StagedLogger(TensorBoardLogger):
+    """Lightning's TensorBoard logger plus one writer per stage in the run's `train/`, `val/`,
+    `test/` subfolders, opened when first used (on the first process only) and closed with the logger."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stages: dict[str, Any] = {}
+
+    def stage(self, name: str):
+        from torch.utils.tensorboard import SummaryWriter
+
+        if name not in self._stages:
+            self._stages[name] = SummaryWriter(str(Path(self.log_dir) / name))
+        return self._stages[name]
+
+    def flush_stages(self) -> None:
+        for w in self._stages.values():
+            w.flush()
+
+    def close_stages(self) -> None:
+        for w in self._stages.values():
+            w.close()
+        self._stages = {}  # a later use reopens them: a new event file, same folder
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        self.close_stages()
+
+
+def _logger(trainer: pl.Trainer) -> StagedLogger | None:
+    logger = trainer.logger
+    return logger if isinstance(logger, StagedLogger) and trainer.is_global_zero else None
 
 
 def _writer(trainer: pl.Trainer):
@@ -35,71 +66,105 @@ def _writer(trainer: pl.Trainer):
     return None
 
 
-class EpochScalars(pl.Callback):
-    """Per-epoch scalars at step = epoch; the training loss every `every_n_steps` steps (written at
-    the epoch's end)."""
+def run_text(info: dict[str, Any]) -> str:
+    """The run's Text entry, in Markdown: what a run name like lenet/version_2 does not say."""
+    data = info["data"]
+    changes = ", ".join(f"`{k}={v}`" for k, v in info.get("changes", {}).items()) or "nothing (the model's defaults)"
+    classes = data.get("classes") or []
+    return "\n".join([
+        f"**{info['model']}**, seed {info['seed']}, on `{data.get('dataset', 'cifar10')}` "
+        f"({len(classes)} classes: {', '.join(classes)})",
+        "",
+        f"- images: {data.get('train')} train, {data.get('val')} validation, {data.get('test')} test",
+        f"- changed from the defaults: {changes}",
+        f"- device: {info['device']}, precision {info['precision']}",
+        f"- command: `{info['command']}`",
+    ])
 
-    def __init__(self, every_n_steps: int = 50):
-        self.every_n_steps = every_n_steps
+
+class EpochScalars(pl.Callback):
+    """Per-epoch `acc` and `loss` in each stage's folder at step = epoch; the training loss every
+    `every_n_steps` steps (written at the epoch's end); the run's Text entry at the start."""
+
+    def __init__(self, every_n_steps: int = 50, text: str | None = None):
+        self.every_n_steps, self.text = every_n_steps, text
         self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not written yet
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tb = _writer(trainer)
-        if tb is not None:  # once per run: TensorBoard's Custom Scalars tab, one chart per metric
-            charts = {METRIC_NAMES[m]: ["Multiline", [f"{m}/{s}" for s in STAGES] + [f"{RESULT}/{s}_{m}" for s in STAGES[1:]]]
-                      for m in METRICS}
-            charts["training loss per step (with label smoothing)"] = ["Multiline", ["loss_step/train"]]
-            tb.add_custom_scalars({"curves": charts})
+        if tb is not None and self.text:  # at the first epoch to come: a resume writes no earlier step
+            tb.add_text("about", self.text, trainer.current_epoch + 1)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps == 0 and _writer(trainer) is not None:
+        if step % self.every_n_steps == 0 and _logger(trainer) is not None:
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             if loss is not None:  # kept on the device: reading it now would make the host wait for the GPU
                 self.pending.append((step, loss.detach().clone()))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        tb = _writer(trainer)
-        if tb is None:
+        logger = _logger(trainer)
+        if logger is None:
             return
         if self.pending:  # one read for the epoch's per-step losses
             for (step, _), value in zip(self.pending, torch.stack([v for _, v in self.pending]).tolist()):
-                tb.add_scalar("loss_step/train", value, step)
+                logger.stage("train").add_scalar(STEP_LOSS, value, step)
             self.pending = []
         metrics = trainer.callback_metrics
         for tag in EPOCH_TAGS:
             if tag in metrics:
-                tb.add_scalar(tb_tag(tag), float(metrics[tag]), trainer.current_epoch + 1)
-        tb.flush()
+                stage, metric = tag.split("/")
+                logger.stage(stage).add_scalar(metric, float(metrics[tag]), trainer.current_epoch + 1)
+        logger.flush_stages()
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
-    """The run's settings as plain scalars for the HParams tab: model, seed, every recipe key."""
-    flat: dict[str, Any] = {"model": info["model"], "seed": info["seed"], "precision": info["precision"]}
+    """The run's settings as plain scalars for the HParams tab: what sets runs apart (model, data
+    set, seed, the settings changed from the defaults), then every recipe key.
+
+    The HParams table opens with five columns ticked: the keys whose values differ between runs,
+    by name. Capitalised, the four that say what a run is sort before every recipe key."""
+    changes = " ".join(f"{k}={v}" for k, v in info.get("changes", {}).items()) or "defaults"
+    flat: dict[str, Any] = {"Model": info["model"], "Dataset": info["data"].get("dataset", "cifar10"),
+                            "Seed": info["seed"], "Changed": changes, "precision": info["precision"]}
     for group in info["recipe"].values():
         for k, v in group.items():
             flat[k] = v if isinstance(v, (bool, int, float, str)) else str(v)
     return flat
 
 
-def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
-              images: dict[str, torch.Tensor], caption: str) -> None:
-    """The best checkpoint's numbers (result/*), the HParams entry and the filter images, at the
-    best epoch. `images`: tag -> (3, H, W) image, the tag saying what it shows."""
+def hparams_entry(flat: dict[str, Any], step: int, writer) -> None:
+    """The run's HParams session, without an experiment summary of its own. TensorBoard takes the
+    first experiment summary it finds as the columns of every run: with each run's own (its model's
+    keys only), the other models' keys vanished. Without one, TensorBoard builds the columns from
+    all runs' sessions, the union of their keys, puts those whose values differ first, and takes
+    the metrics from the stage folders (acc and loss of train, val, test; result/*)."""
     from torch.utils.tensorboard.summary import hparams
 
-    tb = _writer(trainer)
-    if tb is None:
+    _, start, end = hparams(flat, {})
+    for summary in (start, end):
+        writer._get_file_writer().add_summary(summary, step)
+
+
+def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
+              images: dict[str, torch.Tensor], caption: str, confusion=None) -> None:
+    """The best checkpoint's numbers (result/*), the HParams entry, the filter images and the
+    confusion matrix (a matplotlib figure), at the best epoch. `images`: tag -> (3, H, W) image."""
+    logger = _logger(trainer)
+    if logger is None:
         return
-    metrics = {f"{RESULT}/{k}": final[k] for k in (f"{s}_{m}" for s in STAGES[1:] for m in METRICS)
-               if final.get(k) is not None}
-    for tag, value in metrics.items():
-        tb.add_scalar(tag, value, best_epoch)
+    for stage in STAGES[1:]:
+        for metric in METRICS:
+            if final.get(f"{stage}_{metric}") is not None:
+                logger.stage(stage).add_scalar(f"{RESULT}/{metric}", final[f"{stage}_{metric}"], best_epoch)
+    logger.close_stages()
+    tb = logger.experiment
     # Tags of their own: the per-epoch filter images (--filters-every) already reach later steps, and
     # TensorBoard reads a tag's step going back as a restart and drops everything after it.
     for tag, image in images.items():
         tb.add_image(f"best/{tag}", image, best_epoch)
     tb.add_text("best/filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
-    for summary in hparams(flat_hparams(info), metrics):
-        tb._get_file_writer().add_summary(summary, best_epoch)
+    if confusion is not None:
+        tb.add_figure("best/confusion matrix (test set)", confusion, best_epoch)  # its title names the TTA
+    hparams_entry(flat_hparams(info), best_epoch, tb)
     tb.flush()

@@ -11,7 +11,7 @@ final evaluation's data: [val, test], both scored by one `trainer.test` of the b
 
 What other code may use besides the Lightning hooks: `batch_size`, `source`, `classes`, `sizes`,
 `model_inputs` (what a network must know of the data: classes, image size, mean/std), `normalize`,
-`description`, `train_sample(n)`, `val_image(i)`, `test_set()` and `resume_at(epoch)`; the arrays
+`description`, `train_sample(n)`, `test_image(i)`, `test_set()` and `resume_at(epoch)`; the arrays
 and index tensors behind them are this module's business.
 """
 from __future__ import annotations
@@ -126,13 +126,13 @@ class CIFAR10DataModule(pl.LightningDataModule):
         with this seed, so a model may derive fixed weights from them (resnet9's whitening)."""
         return self.arrays.train_images[self.train_idx[:n]]
 
-    def val_image(self, i: int) -> tuple[torch.Tensor, int]:
-        """Validation image i (uint8, 3 x S x S) and its label."""
-        if not 0 <= i < len(self.val_idx):
+    def test_image(self, i: int) -> tuple[torch.Tensor, int]:
+        """Test image i (uint8, 3 x S x S) and its label: the same picture for every seed and split,
+        so that filter figures of two runs show one input."""
+        if not 0 <= i < len(self.arrays.test_labels):
             from core.errors import UserError
-            raise UserError(f"image {i} is not a validation image index (0 to {len(self.val_idx) - 1})")
-        idx = self.val_idx[i]
-        return self.arrays.train_images[idx], int(self.arrays.train_labels[idx])
+            raise UserError(f"image {i} is not a test image index (0 to {len(self.arrays.test_labels) - 1})")
+        return self.arrays.test_images[i], int(self.arrays.test_labels[i])
 
     @property
     def sizes(self) -> dict[str, int]:

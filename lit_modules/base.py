@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from core.errors import UserError
 from core.recipe import BASE_SPECS, Key
@@ -104,6 +104,10 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         for stage in STAGES[1:] + tuple(FINAL_PREFIX + s for s in STAGES[1:]):  # val_acc ... best_test_acc
             setattr(self, f"{stage}_acc", acc())
             setattr(self, f"{stage}_loss", ImageMean())
+        # The final test's confusion matrix, for TensorBoard: computed by every process (it syncs
+        # across DDP ranks), kept as counts in `test_confusion` after the test.
+        self.best_test_confusion = MulticlassConfusionMatrix(inputs["num_classes"], validate_args=False)
+        self.test_confusion: torch.Tensor | None = None
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -145,7 +149,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
             logits = 0.5 * logits + 0.25 * sum(0.5 * (self(s) + self(s.flip(-1))) for s in shifted)
         return logits
 
-    def _eval_step(self, batch, stage: str, tta: int) -> None:
+    def _eval_step(self, batch, stage: str, tta: int) -> torch.Tensor:
         """Shared by validation, the per-epoch test pass and the final evaluation."""
         x, y = batch
         logits = self.logits_with_tta(x, tta)
@@ -155,6 +159,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         kw = dict(on_step=False, on_epoch=True, batch_size=len(y), add_dataloader_idx=False, logger=False)
         self.log(f"{stage}/loss", loss, **kw)
         self.log(f"{stage}/acc", metric, **kw)
+        return logits
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Per-epoch scoring during fit: dataloader 0 is val, 1 (if the data module has it) test."""
@@ -162,7 +167,14 @@ class BaseClassifier(OwnStep, pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         """The final evaluation of the best checkpoint, over [val, test], with the model's TTA."""
-        self._eval_step(batch, FINAL_PREFIX + STAGES[1 + dataloader_idx], tta=self.hparams.tta)
+        logits = self._eval_step(batch, FINAL_PREFIX + STAGES[1 + dataloader_idx], tta=self.hparams.tta)
+        if dataloader_idx == 1:
+            self.best_test_confusion.update(logits, batch[1])
+
+    def on_test_epoch_end(self) -> None:
+        if self.best_test_confusion.update_called:
+            self.test_confusion = self.best_test_confusion.compute().cpu()
+        self.best_test_confusion.reset()
 
     def param_groups(self) -> list[dict[str, Any]]:
         """What the optimizer trains; a model overrides this for per-group lr or weight decay."""

@@ -22,10 +22,10 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
     best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
     images = {t.split(" ", 1)[0].removeprefix("best/"): (t, events.Images(t)) for t in events.Tags()["images"]}
-    assert sorted(images) == ["filters/1", "filters/2", "filters/3", "filters/4"]
+    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4"]
     tag, logged = images["filters/1"]
     assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
-    assert tag.startswith("best/filters/1 validation image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
+    assert tag.startswith("best/filters/1 test image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
     # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
     # in an 8x8 grid, each enlarged to 32x32; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders).
     assert images["filters/2"][0] == "best/filters/2 first conv net.0.0: 32 maps 32x32"
@@ -52,6 +52,29 @@ def test_filters_every_n_epochs_keeps_every_epochs_images_beside_the_best(folder
     steps = {t.split(" ", 1)[0]: [e.step for e in events.Images(t)] for t in events.Tags()["images"]}
     assert steps["filters/2"] == [1, 2, 3] and steps["best/filters/2"] == [1]
     assert [e.step for e in events.Tensors("filters/caption/text_summary")] == [1, 2, 3]
+    # The event files as written (EventAccumulator above already dropped what TensorBoard drops):
+    # in every folder of the run, no tag goes back to a lower step, images, text and scalars alike.
+    written = steps_as_written(tmp_path / "lenet" / "version_0")
+    assert {"filters/2", "best/filters/2", "about", "acc"} <= {tag for _, tag in written}
+    assert all(steps == sorted(steps) for steps in written.values())
+
+
+def steps_as_written(run_dir):
+    """(folder, tag) -> steps in the order the run's event files hold them."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    def order(path):  # events.out.tfevents.<time>.<host>.<pid>.<n>: by time, then by the writer's number
+        parts = path.name.split(".")
+        return int(parts[3]), int(parts[-1])
+
+    written: dict[tuple[str, str], list[int]] = {}
+    for folder in [run_dir] + sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        for file in sorted(folder.glob("events.out.tfevents.*"), key=order):
+            for event in EventFileLoader(str(file)).Load():
+                for value in event.summary.value:
+                    tag = value.tag.split(" ", 1)[0].removesuffix("/text_summary").removesuffix("/image_summary")
+                    written.setdefault((folder.name, tag), []).append(event.step)
+    return written
 
 
 def test_capture_finds_resnet18s_first_and_last_convs():

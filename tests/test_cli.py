@@ -11,7 +11,7 @@ import torch
 import train
 from conftest import ROOT
 
-TAGS = {"loss/train", "acc/train", "loss/val", "acc/val", "loss/test", "acc/test"}  # grouped by metric
+STAGES = ("train", "val", "test")  # one event folder each, with the same tags: charts overlay the stages
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"}
 
 
@@ -33,7 +33,8 @@ def test_step_loss_is_logged_every_log_every_n_steps(folder_data, tmp_path, monk
     argv = ["--model", "lenet", "--gpus", "0", "--epochs", "1", "--batch-size", "2", "--val-size", "20",
             "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
     assert train.main(argv) == 0
-    events = EventAccumulator(str(tmp_path / "lenet" / "version_0")).Reload().Scalars("loss_step/train")
+    from callbacks.tensorboard import STEP_LOSS
+    events = EventAccumulator(str(tmp_path / "lenet" / "version_0" / "train")).Reload().Scalars(STEP_LOSS)
     # The written value is step 50's own loss, not one cached from an earlier step.
     assert [e.step for e in events] == [50] and events[0].value == pytest.approx(losses[49], rel=1e-5)
 
@@ -64,13 +65,20 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     run_dir = tmp_path / "logs" / "lenet" / "version_0"
     assert f"tensorboard --logdir {tmp_path / 'logs'}" in out and str(run_dir) in out
 
+    from callbacks.tensorboard import STEP_LOSS
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
-    finals = {"result/val_acc", "result/val_loss", "result/test_acc", "result/test_loss"}
-    # Nothing but what a user asked for: per-epoch curves at step = epoch, the step loss, the final numbers.
-    assert TAGS | finals <= set(events.Tags()["scalars"]) <= TAGS | finals | {"loss_step/train"}
-    assert all([e.step for e in events.Scalars(t)] == [1, 2] for t in TAGS)
-    layout = events.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
-    assert all(t.encode() in layout for t in TAGS)  # one chart per metric, the three stages in it
+    staged = {s: EventAccumulator(str(run_dir / s)).Reload() for s in STAGES}
+    # Nothing but what a user asked for: per-epoch curves at step = epoch in each stage's folder, the
+    # step loss (train), the best checkpoint's numbers (val, test); no scalar in the run folder itself.
+    assert events.Tags()["scalars"] == []
+    assert {"acc", "loss"} <= set(staged["train"].Tags()["scalars"]) <= {"acc", "loss", STEP_LOSS}
+    finals = {"result/acc", "result/loss"}
+    assert set(staged["val"].Tags()["scalars"]) == set(staged["test"].Tags()["scalars"]) == {"acc", "loss"} | finals
+    assert all([e.step for e in staged[s].Scalars(t)] == [1, 2] for s in STAGES for t in ("acc", "loss"))
+    text = events.Tensors("about/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "**lenet**, seed 0, on `cifar10` (10 classes: airplane" in text and "100 train, 20 validation, 40 test" in text
+    changed = next(line for line in text.splitlines() if line.startswith("- changed from the defaults: "))
+    assert sorted(changed.split(": ", 1)[1].split(", ")) == ["`batch_size=16`", "`epochs=2`", "`val_size=20`"]
     import yaml
     hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
     assert hparams["command"].startswith("python train.py") and hparams["lr"] == 0.001
@@ -98,14 +106,16 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
     # The final test of the best checkpoint re-measures exactly what that epoch measured.
     best_row = next(e for e in m["epochs"] if e["epoch"] == m["final"]["epoch"])
     assert f"best-epoch{best_row['epoch']:02d}-" in " ".join(ckpts)  # names count epochs from 1, as here
-    assert {e.step for t in finals for e in events.Scalars(t)} == {best_row["epoch"]}
+    assert {e.step for s in STAGES[1:] for t in finals for e in staged[s].Scalars(t)} == {best_row["epoch"]}
+    assert [e.value for e in staged["test"].Scalars("result/acc")] == [pytest.approx(m["final"]["test_acc"])]
     from tensorboard.plugins.hparams import plugin_data_pb2
     hp_data = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
     start = plugin_data_pb2.HParamsPluginData.FromString(hp_data).session_start_info
-    assert start.hparams["model"].string_value == "lenet" and start.hparams["epochs"].number_value == 2
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(
-        events.SummaryMetadata("_hparams_/experiment").plugin_data.content).experiment
-    assert {info.name.tag for info in experiment.metric_infos} == finals  # the HParams table's metrics
+    assert start.hparams["Model"].string_value == "lenet" and start.hparams["epochs"].number_value == 2
+    assert start.hparams["Dataset"].string_value == "cifar10" and "epochs=2" in start.hparams["Changed"].string_value
+    assert "_hparams_/experiment" not in events.Tags()["tensors"]  # TensorBoard makes one from all runs
+    confusion = events.Images("best/confusion matrix (test set)")
+    assert [e.step for e in confusion] == [best_row["epoch"]] and confusion[0].width > 300
     assert m["final"]["val_acc"] == max(e["val_acc"] for e in m["epochs"]) == best_row["val_acc"]
     assert m["final"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-6)
     assert m["final"]["test_loss"] == pytest.approx(best_row["test_loss"], rel=1e-4)

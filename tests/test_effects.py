@@ -19,7 +19,7 @@ from core.records import write_json
 from datamodules.augment import random_crop_flip
 from lit_modules import MODELS
 from lit_modules.optim import make_optimizer, warmup_linear
-from report.checkpoint_figures import confusion_counts, confusion_figure
+from callbacks.confusion import confusion_counts, confusion_figure
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_confusion_counts_rows_are_the_true_class():
 
 def test_the_confusion_figure_draws_each_count_in_its_cell():
     cm = torch.tensor([[5, 1, 0], [2, 7, 3], [0, 0, 9]])
-    fig = confusion_figure(cm, ["a", "b", "c"], "m")
+    fig = confusion_figure(cm, ["a", "b", "c"], "m", 0)
     ax = fig.axes[0]
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
     assert cells == {(i, j): int(cm[i, j]) for i in range(3) for j in range(3)}  # (row = y, column = x)

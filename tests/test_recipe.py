@@ -71,7 +71,7 @@ def test_every_trainer_key_set_on_the_command_line_reaches_the_trainer(name, tmp
     groups, wanted = recipe_with_every_key_changed(name, "trainer")
     args = train.parse_args(["--model", name, "--gpus", "0"])
     trainer = training_run._trainer(args, groups["trainer"], {"accelerator": "cpu", "devices": 1}, "32",
-                                TensorBoardLogger(tmp_path), MetricsJSON(None, {"command": ""}))
+                                TensorBoardLogger(tmp_path), MetricsJSON(None, {"command": ""}), "")
     assert trainer.max_epochs == wanted["epochs"]
 
 

@@ -59,7 +59,7 @@ def _load_data(args: argparse.Namespace, data: dict[str, Any], on_device: bool):
                            dataset=args.dataset, resize_to=args.image_size)
     dm.prepare_data()
     dm.setup("fit")  # fail fast on bad data, before any run directory exists
-    dm.val_image(args.filter_image)  # --filter-image must name a validation image
+    dm.test_image(args.filter_image)  # --filter-image must name a test image
     return dm
 
 
@@ -83,8 +83,7 @@ def _model(cls, keys: dict[str, Any], inputs: dict[str, Any]):
 
 def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     """TensorBoard's logger, which owns the run directory: a new version_N, or the resumed run's."""
-    from pytorch_lightning.loggers import TensorBoardLogger
-
+    from callbacks.tensorboard import StagedLogger as TensorBoardLogger
     from core.devices import first_process
     from training import run_dirs
 
@@ -101,7 +100,7 @@ def _logger(args: argparse.Namespace, resumed_dir: Path | None):
     return TensorBoardLogger(args.logdir, name=args.model, version=version, default_hp_metric=False)
 
 
-def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precision: str, logger, record):
+def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precision: str, logger, record, text: str):
     """The Trainer with the project's callbacks: checkpoints (best by val acc, and last, written
     after each finished epoch: a clean resume point), metrics.json, Ctrl-C, NaN, seeding, filters."""
     import pytorch_lightning as pl
@@ -122,7 +121,7 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     on_gpu = is_cuda(devices)  # cuDNN's benchmark and TF32 are CUDA's alone
     ckpt = EpochCheckpoints(Path(logger.log_dir))
     callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
-                 EpochScalars(every_n_steps=50), FilterActivations(args.filter_image, args.filters_every)]
+                 EpochScalars(every_n_steps=50, text=text), FilterActivations(args.filter_image, args.filters_every)]
     if on_gpu:
         torch.set_float32_matmul_precision("high")
     return pl.Trainer(
@@ -139,6 +138,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     import pytorch_lightning as pl
 
     from callbacks.metrics_json import MetricsJSON
+    from callbacks.tensorboard import run_text
     from core.devices import first_process, on_accelerator, resolve_devices, resolve_precision
     from core.records import FINAL_PREFIX
     from lit_modules import get_model_class
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.
     record = MetricsJSON(None if args.fast_dev_run else run_dir / "metrics.json", info,
                          print_epochs=not sys.stdout.isatty(), resumed=resumed)
-    trainer = _trainer(args, groups["trainer"], devices, precision, logger, record)
+    trainer = _trainer(args, groups["trainer"], devices, precision, logger, record, run_text(info))
 
     trainer.fit(model, datamodule=dm, ckpt_path=str(resume[0]) if resume else None)
     # The final evaluation: the best checkpoint scored on [val, test] with the model's TTA.
@@ -199,9 +199,12 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
 def _log_final(trainer, model, dm, info: dict[str, Any], final: dict[str, Any], best_epoch: int | None,
                image_index: int) -> None:
     """TensorBoard's final entries, from the best checkpoint (the model holds it after the test)."""
+    from callbacks.confusion import confusion_figure
     from callbacks.filters import filter_images
     from callbacks.tensorboard import log_final
 
     if best_epoch is not None:
-        images, caption = filter_images(model, *dm.val_image(image_index), image_index, dm.classes)
-        log_final(trainer, info, final, best_epoch, images, caption)
+        images, caption = filter_images(model, *dm.test_image(image_index), image_index, dm.classes)
+        cm = model.test_confusion
+        figure = None if cm is None else confusion_figure(cm, dm.classes, info["model"], model.hparams.tta)
+        log_final(trainer, info, final, best_epoch, images, caption, figure)
