@@ -5,7 +5,8 @@
     python visualize.py filters RUN_DIR|CKPT [--image N] [--out DIR]  # image, first/last conv activations, weights
     python visualize.py confusion RUN_DIR|CKPT [--out DIR]      # test confusion matrix, per-class accuracy
     python visualize.py table   RUN_DIR...                      # the Markdown results table
-    python visualize.py report  [LOGDIR] [--out DIR]            # all of it for each model's latest run + report.md
+    python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...]
+                                  # report.md and all of it, for one data set: each model's latest experiment, seeds merged
 
 Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. The figures live
 in report/: curves.py (from metrics.json), checkpoint_figures.py (filters and confusion: they load a
@@ -33,8 +34,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     r.add_argument("logdir", nargs="?", default="lightning_logs")
     r.add_argument("--out", default="report")
     r.add_argument("--compare", nargs="+", metavar="RUN",
-                   help="the runs of item 3d: model names (their latest run) or run folders; "
-                        "default: the most accurate run against the resnet18 run")
+                   help="the runs of item 3d: model names (their latest experiment) or run folders; "
+                        "default: the most accurate experiment against the resnet18 one")
+    r.add_argument("--dataset", metavar="NAME", help="the data set the report is about (default: the one most runs used)")
+    r.add_argument("--runs", nargs="+", metavar="RUN_DIR",
+                   help="the runs to report on, instead of each model's latest experiment (runs of one model "
+                        "that differ only in their seed are merged)")
     return p.parse_args(argv)
 
 
@@ -47,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "report":
-            print(document.write_report(Path(args.logdir), Path(args.out), args.compare))
+            print(document.write_report(Path(args.logdir), Path(args.out), args.compare, args.dataset, args.runs))
             return 0
         out = Path(args.out)
         if args.command == "table":

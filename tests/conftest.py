@@ -152,3 +152,19 @@ def tiny_runs(folder_data, tmp_path_factory) -> Path:
                            "--val-size", "20", "--data-dir", str(folder_data), "--logdir", str(logdir),
                            *offline_args(name)]) == 0
     return logdir
+
+
+@pytest.fixture(scope="session")
+def two_data_sets(folder_data, tmp_path_factory):
+    """lenet over seeds 0 and 1 and vgg_bn on 10-class data; then, later (so the latest run of each
+    model), lenet and vgg_bn on a 3-class folder, where accuracy is easier."""
+    import train
+
+    logdir = tmp_path_factory.mktemp("two_data_sets")
+    three = write_folder_tree(tmp_path_factory.mktemp("three"), classes=("a", "b", "c"))
+    common = ["--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20", "--logdir", str(logdir)]
+    for model, extra in (("lenet", ["--seed", "0"]), ("lenet", ["--seed", "1"]), ("vgg_bn", []),
+                         ("lenet", ["--dataset", "folder", "--data-dir", str(three)]),
+                         ("vgg_bn", ["--dataset", "folder", "--data-dir", str(three)])):
+        assert train.main(["--model", model, "--data-dir", str(folder_data), *common, *extra]) == 0
+    return logdir

@@ -258,7 +258,7 @@ def test_lenets_architecture_table_is_the_assignments_table_1():
             ("net.2.0 (Conv2d)", "128x8x8", "ReLU", conv(64, 128)), ("net.2.2 (MaxPool2d)", "128x4x4", "", 0),
             ("net.3 (Flatten)", "2048", "", 0), ("net.4 (Linear)", "64", "ReLU", 2048 * 64 + 64),
             ("net.6 (Linear)", "10", "", 64 * 10 + 10)]
-    expected = ["| layer | output shape | activation | parameters |", "|---|---|---|---|"]
+    expected = ["| layer | output shape | activation | parameters |", "|---|---|---|---|", "| input | 3x32x32 | | |"]
     expected += [f"| {a} | {b} | {c} | {d:,} |" for a, b, c, d in rows]
     expected.append(f"| **total** | | | **{sum(r[3] for r in rows):,}** |")
     assert architecture_table(MODELS["lenet"]()).splitlines() == expected

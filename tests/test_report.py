@@ -19,7 +19,7 @@ def test_report_follows_the_assignment_with_every_figure_and_no_absolute_path(ti
                  "### 3d.", "### 3e/3f/3g."):
         assert report.count(item) == 1, item
     for name in MODELS:
-        assert f"| {name} |" in report and (out / "figures" / f"{name}_confusion.png").stat().st_size > 1000
+        assert f"| {name} |" in report and (out / "figures" / f"{name}-version_0_confusion.png").stat().st_size > 1000
     custom = [n for n, c in MODELS.items() if n != "lenet" and "weights" not in c.all_defaults()]
     # lenet: curves, filters, confusion; each custom model: filters, confusion; the best one's curves;
     # resnet18: curves, filters, confusion; the comparison.
@@ -31,6 +31,52 @@ def test_report_follows_the_assignment_with_every_figure_and_no_absolute_path(ti
     assert "| **total** | | | **390,410** |" in report and "label smoothing 0.2" in report
     assert "fixed whitening filters" in report and "This layer is frozen" in report  # resnet9's first conv
     assert "compare_" in report and report.count("Discussion: write yours here") == 3
+    # Captions and tables that used to say something false:
+    captions = {path: alt for alt, path in figures}
+    assert "keeps its ImageNet weights" not in captions["figures/resnet18-version_0_loss.png"]  # --weights none
+    assert "not trained (its random initialisation)" in captions["figures/resnet18-version_0_filters_weights.png"]
+    assert "Trained without ImageNet weights (`--weights none`)" in report
+    assert all("loss" not in alt for alt, path in figures if path.endswith("_acc.png"))
+    assert "| input resized in forward() (no layer) | 3x256x256 |  | 0 |" in report  # resnet18's x8 upsampling
+    assert "| net.backbone.layer4.0.downsample.1 (BatchNorm2d) | 512x8x8 |  | 1,024 |" in report  # no ReLU there
+    assert "| net.backbone.layer4.0.relu (ReLU), after a sum | 512x8x8 | ReLU | 0 |" in report
+    assert "| net.backbone.layer4.1.bn2 (BatchNorm2d) | 512x8x8 |  | 1,024 |" in report  # the add comes first
+    assert "| net.backbone.layer4.1.relu (ReLU), after a sum | 512x8x8 | ReLU | 0 |" in report
+    assert "| net.backbone.conv1 (Conv2d) | 64x128x128 |  | 9,408 (frozen) |" in report
+    assert "| net.0 (Conv2d) | 24x31x31 | GELU | 312 (288 frozen) |" in report  # resnet9's whitening
+
+
+def test_a_report_is_about_one_data_set_with_seeds_merged(two_data_sets, tmp_path):
+    out = tmp_path / "out"
+    assert visualize.main(["report", str(two_data_sets), "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("# CIFAR-10 results") and "`folder` (2; `--dataset folder` makes their report)" in report
+    assert "Runs: `lenet/version_0` (seed 0), `lenet/version_1` (seed 1)" in report  # not the later 3-class run
+    assert "| lenet | changed" not in report.split("## 1.")[0]  # one row per model...
+    rows = [line for line in report.split("## 1.")[0].splitlines() if line.startswith("| lenet")]
+    assert len(rows) == 1 and "| 2 (seeds 0 1) |" in rows[0] and "±" in rows[0]  # ...the seeds merged
+    assert "figures/lenet-2seeds_loss.png" in report
+    # 3d: the two most accurate experiments of this data set, never the 3-class runs (versions 2 and 1).
+    assert "compare_lenet-version_0_vgg_bn-version_0.png" in report or "compare_vgg_bn-version_0_lenet-version_0.png" in report
+
+    assert visualize.main(["report", str(two_data_sets), "--out", str(out), "--dataset", "folder"]) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("# image-folder results") and "Run: `lenet/version_2` (seed 0) in" in report
+    assert "compare_vgg_bn-version_1_lenet-version_2.png" in report or "compare_lenet-version_2_vgg_bn-version_1.png" in report
+
+
+def test_a_report_on_named_runs_and_its_errors(two_data_sets, tmp_path, capsys):
+    out = tmp_path / "out"
+    lenet = two_data_sets / "lenet"
+    assert visualize.main(["report", "--runs", str(lenet / "version_1"), str(two_data_sets / "vgg_bn" / "version_0"),
+                           "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "Run: `lenet/version_1` (seed 1)" in report and "from the runs named" in report
+    assert visualize.main(["report", "--runs", str(lenet / "version_0"), str(lenet / "version_2"), "--out", str(out)]) == 2
+    assert visualize.main(["report", str(two_data_sets), "--dataset", "cifar100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "used 2 data sets (cifar10, folder)" in err[0]
+    assert "--dataset cifar100: no run here used it; these did: cifar10 (3 runs), folder (2 runs)" in err[1]
 
 
 def test_report_compare_chooses_the_pair_and_lists_missing_items(tiny_runs, tmp_path):

@@ -123,7 +123,7 @@ def test_curves_leave_out_a_stage_the_run_did_not_score_each_epoch(tmp_path, mon
         return path
     monkeypatch.setattr(curves, "save", save)
     curves.plot_curves(curves.load_run(tmp_path / "a"), tmp_path / "out")
-    assert labels == [["train", "val"], ["train", "val"]]
+    assert labels == [["train", "val", "best checkpoint"], ["train", "val", "best checkpoint"]]
 
 
 def png_size(path) -> tuple[int, int]:
@@ -135,14 +135,19 @@ def png_size(path) -> tuple[int, int]:
 @pytest.mark.slow
 def test_curves_writes_a_loss_and_an_accuracy_plot(tiny_runs, tmp_path):
     assert visualize.main(["curves", str(tiny_runs / "lenet" / "version_0"), "--out", str(tmp_path)]) == 0
-    assert png_size(tmp_path / "lenet_loss.png") == (720, 480) == png_size(tmp_path / "lenet_acc.png")
+    # Named by run folder: two runs of one model into one --out folder do not overwrite each other.
+    import shutil
+    shutil.copy(tiny_runs / "lenet" / "version_0" / "metrics.json", (tmp_path / "lenet" / "version_1").mkdir(parents=True) or tmp_path / "lenet" / "version_1")
+    assert visualize.main(["curves", str(tmp_path / "lenet" / "version_1"), "--out", str(tmp_path)]) == 0
+    for version in ("version_0", "version_1"):
+        assert png_size(tmp_path / f"lenet-{version}_loss.png") == (720, 480) == png_size(tmp_path / f"lenet-{version}_acc.png")
 
 
 @pytest.mark.slow
 def test_compare_two_runs_in_one_plot(tiny_runs, tmp_path):
     assert visualize.main(["compare", str(tiny_runs / "lenet" / "version_0"), str(tiny_runs / "vgg_bn" / "version_0"),
                            "--out", str(tmp_path)]) == 0
-    assert png_size(tmp_path / "compare_lenet-version_0_vgg_bn-version_0.png") == (840, 540)
+    assert png_size(tmp_path / "compare_lenet-version_0_vgg_bn-version_0.png") == (900, 540)
 
 
 def test_compare_of_two_runs_of_one_model_labels_what_differs(tmp_path, monkeypatch):
@@ -162,7 +167,7 @@ def test_compare_of_two_runs_of_one_model_labels_what_differs(tmp_path, monkeypa
 @pytest.mark.parametrize("name", list(MODELS))
 def test_filters_from_a_run_directory(name, tiny_runs, tmp_path):
     assert visualize.main(["filters", str(tiny_runs / name / "version_0"), "--image", "5", "--out", str(tmp_path)]) == 0
-    pngs = sorted(tmp_path.glob(f"{name}_filters_*.png"))
+    pngs = sorted(tmp_path.glob(f"{name}-version_0_filters_*.png"))
     assert [p.name.split("_filters_")[1] for p in pngs] == ["image_first.png", "last.png", "weights.png"]
     assert png_size(pngs[0]) == (1320, 660) and png_size(pngs[1]) == (660, 660)
 
