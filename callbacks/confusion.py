@@ -26,7 +26,8 @@ def confusion_figure(cm, classes: Sequence[str], name: str, tta: int):
     matrix as an image beside every class's accuracy, sorted."""
     k = len(classes)
     per_class = cm.diag() / cm.sum(1).clamp_min(1)
-    title = f"{name}: test confusion matrix ({TTA.get(tta, f'TTA {tta}')}), {100 * per_class.mean():.2f}% mean per-class accuracy"
+    title = (f"{name}: test confusion matrix ({TTA.get(tta, f'TTA {tta}')})\n"
+             f"{100 * per_class.mean():.2f}% mean per-class accuracy")
     rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
     if k > 20:
         return _many_classes(rates, per_class, classes, title)

@@ -196,7 +196,8 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
         labels = curves.compare_labels([g[0] for g in groups])
         r.figure(curves.plot_compare(groups, r.figures),
                  "Train (dashed) and validation (solid) loss of " + " and ".join(labels) + " in one plot"
-                 + (", seeds as a mean and a band" if any(len(g) > 1 for g in groups) else "") + ".")
+                 + (", seeds as a mean and a band" if any(len(g) > 1 for g in groups) else "") + "."
+                 + ("" if compare or transfer else " No transfer-learning run here: the two most accurate models instead."))
         r.add(DISCUSS)
     else:
         r.missing("3d", "python train.py --model resnet18 --gpus 1")
