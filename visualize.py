@@ -4,7 +4,9 @@
     python visualize.py compare RUN_DIR RUN_DIR [--out DIR]     # train and val loss of two runs in one plot
     python visualize.py filters RUN_DIR|CKPT [--image N] [--out DIR]  # image, first/last conv activations, weights
     python visualize.py confusion RUN_DIR|CKPT [--out DIR]      # test confusion matrix, per-class accuracy
-    python visualize.py table   RUN_DIR...                      # the Markdown results table
+    python visualize.py table   RUN_DIR... [--baseline RUN_DIR] # the Markdown results table; with 2+ seeds a group,
+                                                                # its difference to the reference: gain or seed noise
+    python visualize.py study   [LOGDIR] [--storage URL] [--study NAME]  # a tune.py study: trials, best, figures
     python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...]
                                   # report.md and all of it, for one data set: each model's latest experiment, seeds merged
 
@@ -30,6 +32,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         c.add_argument("runs", nargs=nargs)
         c.add_argument("--out", default="figures")
         c.add_argument("--image", type=int, default=0, help="test image index (filters): the same picture for every run")
+        if name == "table":
+            c.add_argument("--baseline", metavar="RUN_DIR", help="the reference of the verdict column (default: "
+                           "each model's runs with the fewest changed settings)")
+    st = sub.add_parser("study")
+    st.add_argument("logdir", nargs="?", default="lightning_logs", help="its optuna.db is the default storage")
+    st.add_argument("--storage", metavar="URL", help="the study's database (a SQLAlchemy URL)")
+    st.add_argument("--study", metavar="NAME", help="needed when the storage holds several studies")
+    st.add_argument("--out", default="figures")
     r = sub.add_parser("report")
     r.add_argument("logdir", nargs="?", default="lightning_logs")
     r.add_argument("--out", default="report")
@@ -55,8 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(document.write_report(Path(args.logdir), Path(args.out), args.compare, args.dataset, args.runs))
             return 0
         out = Path(args.out)
+        if args.command == "study":
+            from report import study as study_report
+            from studies import store
+
+            study = store.load(args.storage or store.default_url(args.logdir), args.study)
+            print(study_report.summary(study, study.user_attrs.get("model", "?")))
+            print("\n".join(map(str, study_report.figures(study, out))))
+            return 0
         if args.command == "table":
-            print(tables.results_table([load_run(r) for r in args.runs]))
+            runs = [load_run(r) for r in args.runs]
+            if args.baseline and not any(Path(m["run_dir"]).resolve() == Path(args.baseline).resolve() for m in runs):
+                raise UserError(f"--baseline {args.baseline}: not one of the runs given; list it among them")
+            print(tables.results_table(runs, args.baseline))
         elif args.command == "curves":
             print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
         elif args.command == "compare":

@@ -127,6 +127,8 @@ def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
     changes = " ".join(f"{k}={v}" for k, v in info.get("changes", {}).items()) or "defaults"
     flat: dict[str, Any] = {"Model": info["model"], "Dataset": info["data"].get("dataset", "cifar10"),
                             "Seed": info["seed"], "Changed": changes, "precision": info["precision"]}
+    if info.get("study"):  # a tune.py trial: compared with its study's other trials
+        flat.update({"Study": info["study"]["name"], "Trial": info["study"]["trial"], "State": info["study"]["state"]})
     for group in info["recipe"].values():
         for k, v in group.items():
             flat[k] = v if isinstance(v, (bool, int, float, str)) else str(v)

@@ -10,6 +10,11 @@
 # the same weights: their last epoch's per-epoch test pass has no TTA (results/ablation.md).
 # Each row trains into LOGDIR/<row>/; a row whose folder holds a finished run is skipped, so an
 # interrupted ablation continues where it stopped. The table at the end is `visualize.py table`.
+# Why not one `tune.py --grid` command: an ablation removes one improvement at a time from the full
+# recipe (7 rows), while a grid runs every combination of its keys (2^6 = 64 here), and two rows
+# change two keys together (adam with its own lr; no BatchNorm with a retuned lr). One key's values
+# are a grid, e.g. `python tune.py --model vgg_bn --grid schedule --seeds 0 1`; the verdict column
+# of `visualize.py table` then says whether a row's difference is more than seed noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: experiments/vgg_bn_ablation.sh DATA_DIR [LOGDIR]}

@@ -4,6 +4,7 @@ run. Torch-free at import: `python visualize.py table` prints at once.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 
@@ -55,28 +56,60 @@ def _cell(values: list[float | None], fmt) -> str:
     return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values)).rstrip('%')}"
 
 
-def results_table(runs: Sequence[dict]) -> str:
+def _verdicts(groups: list[list[dict]], baseline: str | None) -> list[str] | None:
+    """Per group: its test accuracy's difference to its model's reference group, with Welch's 95%
+    interval (report/verdict.py), where both have two or more seeds. The reference is the group
+    holding the run `baseline` names, else the model's group with the fewest changed settings (its
+    defaults). None when no group has a verdict."""
+    from report.verdict import welch
+
+    def accs(g):
+        return [f["test_acc"] for f in (m.get("final") or {} for m in g) if f.get("test_acc") is not None]
+
+    refs: dict[str, list[dict]] = {}
+    for g in groups:
+        model = g[0]["model"]
+        if baseline is not None:
+            if any(Path(m["run_dir"]).resolve() == Path(baseline).resolve() for m in g):
+                refs[model] = g
+        elif model not in refs or len(g[0].get("changes") or {}) < len(refs[model][0].get("changes") or {}):
+            refs[model] = g
+    cells = []
+    for g in groups:
+        ref = refs.get(g[0]["model"])
+        verdict = welch(accs(g), accs(ref)) if ref is not None and ref is not g else None
+        cells.append("reference" if ref is g and len(g) > 1 else verdict.text() if verdict else "")
+    return cells if any(c and c != "reference" for c in cells) else None
+
+
+def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
     """One row per experiment: runs that differ only in their seed share a row, with the mean ±
     standard deviation of their numbers and n. The numbers are the best checkpoint's (val and test
     re-scored, with TTA if the model uses it), and its epoch where it is not the last; s/epoch is
     the wall time divided by the epochs. Where
     runs record it, a "train s" column adds up the epochs' training steps alone (train_seconds), and a
-    "changed" column lists what the run set differently from the model's defaults (--set, flags)."""
+    "changed" column lists what the run set differently from the model's defaults (--set, flags).
+    Where groups have two or more seeds, a last column gives each group's test-accuracy difference
+    to its model's reference group (`baseline`: a run folder; default: the group with the fewest
+    changes), with a 95% interval, and says "within seed noise" when the interval holds zero."""
     timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
     changed = any(m.get("changes") for m in runs)
     other_data = {dataset(m) for m in runs} != {"cifar10"}  # then a column says which data each row is
     head = ("| model | " + ("data | " if other_data else "") + ("changed | " if changed else "") + "n | params (trainable) | epochs | s/epoch | "
             + ("train s | " if timed else "") + "train loss | train acc | val loss | val acc | test loss | test acc "
             "| TTA | device |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     groups: dict[str, list[dict]] = {}
     for i, m in enumerate(runs):
         key = same_setup(m)
         if any(g.get("seed") == m.get("seed") for g in groups.get(key, [])):
             key += str(i)  # the same seed again is not a repeat over seeds: a row of its own
         groups.setdefault(key, []).append(m)
+    verdicts = _verdicts(list(groups.values()), baseline)
+    if verdicts:
+        head += " test acc vs reference (95% CI) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     pct, num = (lambda v: f"{100 * v:.2f}%"), (lambda v: f"{v:.4f}")
-    for group in groups.values():
+    for gi, group in enumerate(groups.values()):
         m, n = group[0], len(group[0].get("epochs", []))
         finals = [g.get("final") or (g["epochs"][-1] if g.get("epochs") else {}) for g in group]
         col = lambda k, fmt: _cell([f.get(k) for f in finals], fmt)
@@ -94,7 +127,8 @@ def results_table(runs: Sequence[dict]) -> str:
                      f"| {p['total']:,} ({p['trainable']:,}) | {epochs} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
                      + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
                      + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
-                     f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {m['device']} |")
+                     f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {m['device']} |"
+                     + (f" {verdicts[gi]} |" if verdicts else ""))
     return "\n".join(lines)
 
 

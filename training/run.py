@@ -122,6 +122,8 @@ def _trainer(args, trainer_keys: dict[str, Any], devices: dict[str, Any], precis
     ckpt = EpochCheckpoints(Path(logger.log_dir))
     callbacks = [ckpt, record, StopOnCtrlC(), StopOnNonFiniteLoss(), SeedEachEpoch(args.seed),
                  EpochScalars(every_n_steps=50, text=text), FilterActivations(args.filter_image, args.filters_every)]
+    if getattr(args, "trial", None) is not None:
+        callbacks.append(args.trial)
     if on_gpu:
         torch.set_float32_matmul_precision("high")
     return pl.Trainer(
@@ -144,7 +146,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     from lit_modules import get_model_class
     from training import checkpoints, run_dirs
 
+    from callbacks.optuna_trial import from_env
+
     _quiet_lightning()
+    args.trial = from_env()
     devices = resolve_devices(args.gpus, args.cpu_processes, args.num_nodes)
     precision, why = resolve_precision(args.precision, devices)
     print(f"device: {devices['accelerator']} x{devices['devices']}, precision {precision}"
@@ -172,6 +177,10 @@ def run(args: argparse.Namespace, argv: Sequence[str], resume: tuple[Path, Path]
     args.run_dir = run_dir
     args.new_run = not (resume and resume[1])
     info = run_dirs.run_info(args, argv, devices, precision, dm, model, groups)
+    if args.trial is not None:  # one seed of a tune.py trial: its study, number and state in the record
+        info["study"] = args.trial.info
+        if args.new_run and first_process():
+            args.trial.started(run_dir)
     if not args.fast_dev_run:
         logger.log_hyperparams({k: info[k] for k in ("command", "recipe", "device", "data", "environment")})
     # fast_dev_run is a smoke test: Lightning writes no logs for it, and neither do we.

@@ -1,0 +1,84 @@
+"""A study's results: the trials table (values, validation accuracy over seeds, state, run
+folders), the command that repeats the best trial, and Optuna's own figures as PNG.
+
+    python visualize.py study [LOGDIR] [--storage URL] [--study NAME] [--out DIR]
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from report.figure import file_name, plt, save
+
+
+def _words(params: dict) -> str:
+    from studies.space import set_words
+
+    return " ".join(set_words(params))
+
+
+def trials_table(study) -> str:
+    keys = sorted({k for t in study.trials for k in t.params})
+    head = "| trial | " + " | ".join(keys) + " | val acc (mean over seeds) | seeds | state | run folders |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    best = best_trial(study)
+    for t in study.trials:
+        accs = t.user_attrs.get("val_accs") or []
+        acc = f"{100 * t.value:.2f}%" if t.value is not None else "n/a"
+        if len(accs) > 1:
+            acc += f" ± {100 * statistics.stdev(accs):.2f}"
+        mark = " (best)" if best is not None and t.number == best.number else ""
+        dirs = ", ".join(f"`{Path(d).parent.name}/{Path(d).name}`" for d in t.user_attrs.get("run_dirs", []) if d)
+        cells = [str(t.params.get(k, "")) if not isinstance(t.params.get(k), float) else f"{t.params[k]:.4g}" for k in keys]
+        lines.append(f"| {t.number}{mark} | " + " | ".join(cells) + f" | {acc} | {len(accs) or ''} | "
+                     f"{t.state.name.lower()} | {dirs} |")
+    return "\n".join(lines)
+
+
+def best_trial(study):
+    from optuna.trial import TrialState
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    return max(done, key=lambda t: t.value) if done else None
+
+
+def best_command(study, model: str) -> str | None:
+    best = best_trial(study)
+    if best is None:
+        return None
+    run = next((d for d in best.user_attrs.get("run_dirs", []) if d), None)
+    if run and (Path(run) / "metrics.json").is_file():  # the trial's own command: every flag it passed through
+        import json
+
+        return json.loads((Path(run) / "metrics.json").read_text())["command"]
+    return f"python train.py --model {model} --set {_words(best.params)}"
+
+
+def summary(study, model: str) -> str:
+    best = best_trial(study)
+    lines = [f"\nstudy {study.study_name}: {len(study.trials)} trials", trials_table(study)]
+    if best is not None:
+        lines += [f"best: trial {best.number}, val acc {100 * best.value:.2f}% (optimistic: the best of "
+                  f"{len(study.trials)} by construction; --confirm N reruns it on fresh seeds)",
+                  f"repeat it: {best_command(study, model)}"]
+    return "\n".join(lines)
+
+
+def figures(study, out: Path) -> list[Path]:
+    """Optuna's optimization history and, with two or more searched keys, the parameter importances."""
+    import optuna.visualization.matplotlib as ovm
+    from optuna.trial import TrialState
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if not any(t.state == TrialState.COMPLETE for t in study.trials):
+        return paths
+    name = file_name(study.study_name)
+    ax = ovm.plot_optimization_history(study, target_name="val accuracy")
+    paths.append(save(ax.figure, out / f"{name}_history.png"))
+    keys = {k for t in study.trials for k in t.params}
+    if len(keys) >= 2 and sum(t.state == TrialState.COMPLETE for t in study.trials) >= 2:
+        ax = ovm.plot_param_importances(study, target_name="val accuracy")
+        paths.append(save(ax.figure, out / f"{name}_importances.png"))
+    plt.close("all")
+    return paths

@@ -1,0 +1,98 @@
+"""Optuna studies in a database: the embedded default (a SQLite file in the logdir, nothing to
+start) or any SQLAlchemy URL Optuna accepts (postgresql://...), which several machines share.
+
+A study remembers what it searches (model and space, as user attributes); the same name with
+another model or space is refused, so two commands cannot mix their trials. Workers send a
+heartbeat: a trial whose process was killed is marked failed by the next worker to start one.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from callbacks.optuna_trial import make_pruner
+from core.errors import UserError
+
+HEARTBEAT_S, GRACE_S = 20, 60
+
+
+def default_url(logdir: str | Path) -> str:
+    path = Path(logdir).resolve() / "optuna.db"
+    return f"sqlite:///{path}"
+
+
+def storage(url: str):
+    """Optuna's RDB storage for `url`; a malformed or unreachable URL is a one-line UserError."""
+    import optuna
+
+    # Optuna's own log lines (a study created, a trial's traceback) would bury train.py's output and
+    # tune.py's one-line errors; what a trial does is printed by its train.py, the study's state by tune.py.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                          grace_period=GRACE_S)
+    except Exception as e:  # sqlalchemy's ArgumentError, OperationalError, a missing driver ...
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "
+                        f"such as sqlite:///path/optuna.db or postgresql://user:pass@host/db") from None
+
+
+def _hide_password(url: str) -> str:
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, cred = head.partition("://")
+    return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
+
+
+def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict | None = None,
+               prune: str = "median", seed: int | None = None):
+    """The study `name`, created if new; refused if it exists with another model or space."""
+    import optuna
+
+    store = storage(url)
+    sampler = (optuna.samplers.GridSampler(grid, seed=seed) if grid is not None
+               else optuna.samplers.TPESampler(seed=seed))
+    pruner = make_pruner(prune)
+    study = optuna.create_study(storage=store, study_name=name, direction="maximize", sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    attrs = study.user_attrs
+    wanted = {"model": model, "space": sorted(space), "grid": grid is not None}
+    if not attrs:
+        for k, v in wanted.items():
+            study.set_user_attr(k, v)
+    elif any(attrs.get(k) != v for k, v in wanted.items()):
+        raise UserError(f"--study {name}: this study exists with model {attrs.get('model')} and search "
+                        f"{' '.join(attrs.get('space', []))}{' (a grid)' if attrs.get('grid') else ''}; "
+                        f"use another --study name for model {model} and {' '.join(sorted(space))}")
+    return study
+
+
+def load(url: str, name: str | None):
+    """An existing study (the only one in the storage when `name` is None) for reading."""
+    import optuna
+
+    store = storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    if name is None:
+        if len(names) != 1:
+            raise UserError(f"{len(names)} studies in {_hide_password(url)}"
+                            + (f" ({', '.join(names)}); pass --study NAME" if names else "; run tune.py first"))
+        name = names[0]
+    if name not in names:
+        raise UserError(f"no study {name!r} in {_hide_password(url)}; "
+                        + (f"there are: {', '.join(names)}" if names else "run tune.py first"))
+    return optuna.load_study(study_name=name, storage=store)
+
+
+def counts(study) -> dict[str, int]:
+    """Trials by state: COMPLETE, PRUNED, FAIL, RUNNING, WAITING."""
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out

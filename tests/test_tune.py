@@ -1,0 +1,236 @@
+"""tune.py: search spaces and their one-line errors, studies of tiny runs (a search, a grid, a
+pruned trial, Ctrl-C then continue, two workers on one SQLite file), and the verdict."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tune
+from conftest import ROOT
+from core.errors import UserError
+from lit_modules import MODELS
+from studies import space
+
+TINY = ["--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20"]
+
+
+def dims(*words):
+    cls = MODELS["vgg_bn"]
+    return space.parse(words, cls.all_defaults(), cls.all_specs())
+
+
+def test_search_words_become_ranges_and_choices_checked_like_set():
+    lr, bs, opt, flip, nesterov, sched = dims("lr=0.02:0.5:log", "batch_size=64:512", "optimizer=sgd,adam",
+                                              "aug_flip", "nesterov", "schedule")
+    assert (lr.low, lr.high, lr.log, lr.kind) == (0.02, 0.5, True, float)
+    assert (bs.low, bs.high, bs.log, bs.kind) == (64, 512, False, int)
+    assert opt.choices == ("sgd", "adam") and flip.choices == ("random", "alternate", "none")
+    assert nesterov.choices == (False, True) and sched.choices == ("warmup_linear", None)  # optional: none too
+    assert [d.spec() for d in (lr, opt, sched)] == ["lr=0.02:0.5:log", "optimizer=sgd,adam", "schedule=warmup_linear,none"]
+    assert space.grid_values(dims("optimizer=sgd,adam", "schedule")) == {"optimizer": ["sgd", "adam"],
+                                                                         "schedule": ["warmup_linear", "none"]}
+    assert space.grid_size(dims("optimizer=sgd,adam", "aug_flip")) == 6
+
+
+@pytest.mark.parametrize("word, message", [
+    ("depth=1:3", "unknown key 'depth'"),
+    ("optimizer=0:1", "optimizer is a choice key, not a number; give its values"),
+    ("lr=0.5:0.1", "low 0.5 is above high 0.1"),
+    ("weight_decay=0:0.01:log", "a log range needs low > 0"),
+    ("optimizer=", "an empty list of values"),
+    ("optimizer=sgd,rmsprop", "optimizer must be one of adam, sgd"),
+    ("lr=-1:1", "lr must be greater than 0"),
+    ("lr", "lr is not a choice key; give values"),
+    ("lr=1:2:3", "a range is low:high or low:high:log"),
+])
+def test_a_bad_search_word_is_a_one_line_error(word, message):
+    with pytest.raises(UserError, match=message):
+        dims(word)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--search", "depth=1:3"], "unknown key 'depth'"),
+    (["--grid", "lr=0.1:0.2"], "a grid enumerates values"),
+    (["--grid", "optimizer=sgd,adam", "--trials", "3"], "leave out --trials"),
+    (["--search", "lr=0.1:0.2", "--set", "lr=0.3"], "--set lr and the search both set lr"),
+    (["--search", "lr=0.1:0.2", "--seed", "3"], "--seed: tune.py sets each run's seed"),
+    (["--search", "lr=0.1:0.2", "--storage", "nosuchdb://x"], "--storage nosuchdb://x: cannot open it"),
+    (["--search", "lr=0.1:0.2", "--storage", "postgresql://me:secret@127.0.0.1:1/db"], "postgresql://me:\\*\\*\\*@"),
+    ([], "say what to search"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_run_folder(argv, message, tmp_path, capsys):
+    try:
+        code = tune.main(["--model", "lenet", "--logdir", str(tmp_path / "logs"), *TINY, *argv])
+    except SystemExit as e:  # argparse's own checks
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and re.search(message, err[0]), err
+    assert not (tmp_path / "logs" / "lenet").exists() and "secret" not in err[0]
+
+
+def test_a_study_name_taken_by_another_model_or_space_is_refused(tmp_path, capsys):
+    from studies import store
+
+    url = store.default_url(tmp_path)
+    store.open_study(url, "s", "lenet", ["lr=0.1:0.2"])
+    with pytest.raises(UserError, match="this study exists with model lenet and search lr=0.1:0.2"):
+        store.open_study(url, "s", "vgg_bn", ["lr=0.1:0.2"])
+    with pytest.raises(UserError, match="use another --study name"):
+        store.open_study(url, "s", "lenet", ["lr=0.1:0.3"])
+    store.open_study(url, "s", "lenet", ["lr=0.1:0.2"])  # the same search: continued
+
+
+def test_welch_interval_by_hand():
+    from report.verdict import welch
+
+    # means 0.81 and 0.71; each variance 0.0002 over n=2: se = sqrt(0.0002); df = 2; t(0.975, 2) = 4.302653
+    v = welch([0.80, 0.82], [0.70, 0.72])
+    assert v.diff == pytest.approx(0.10) and v.df == pytest.approx(2.0)
+    assert (v.low, v.high) == (pytest.approx(0.10 - 4.302653 * 0.0141421, abs=1e-6),
+                               pytest.approx(0.10 + 4.302653 * 0.0141421, abs=1e-6))
+    assert v.text() == "+10.00 pts [+3.92, +16.08]" and not v.noise
+    close = welch([0.80, 0.84], [0.79, 0.81])
+    assert close.noise and close.text().endswith("within seed noise") and close.low < 0 < close.high
+    assert welch([0.8], [0.7, 0.72]) is None  # one seed: no interval
+
+
+def test_the_table_gives_each_group_its_verdict_against_the_defaults(tmp_path, capsys):
+    import visualize
+    from test_visualize import write_run
+
+    accs = {("defaults", 0): 0.70, ("defaults", 1): 0.72, ("lr", 0): 0.80, ("lr", 1): 0.82,
+            ("wd", 0): 0.71, ("wd", 1): 0.73}
+    for (name, seed), acc in accs.items():
+        changes = {} if name == "defaults" else {name: 1}
+        final = {"epoch": 2, "val_acc": acc, "test_acc": acc}
+        write_run(tmp_path / f"{name}{seed}", seed=seed, changes=changes, final=final,
+                  recipe={"model": changes})
+    assert visualize.main(["table", *(str(tmp_path / f"{n}{s}") for n, s in accs)]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].endswith("| test acc vs reference (95% CI) |")
+    assert rows[2].endswith("| reference |") and "defaults" in rows[2]
+    assert rows[3].endswith("| +10.00 pts [+3.92, +16.08] |") and "lr=1" in rows[3]
+    assert rows[4].endswith("within seed noise |") and "wd=1" in rows[4]
+
+
+@pytest.mark.slow
+def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
+    import visualize
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    common = ["--model", "lenet", "--data-dir", str(folder_data), "--logdir", str(logdir), *TINY]
+    assert tune.main([*common, "--search", "lr=0.0005:0.005:log", "optimizer", "--trials", "4", "--prune", "none"]) == 0
+    study = store.load(store.default_url(logdir), "lenet-search")
+    assert [t.number for t in study.trials] == [0, 1, 2, 3] and all(t.state.name == "COMPLETE" for t in study.trials)
+    for t in study.trials:  # each trial is an ordinary run folder that knows its trial
+        m = json.loads((logdir / t.user_attrs["run_dir_seed0"] / "metrics.json").read_text())
+        assert m["study"] == {"name": "lenet-search", "trial": t.number, "seed": 0, "state": "complete"}
+        assert m["final"]["val_acc"] == pytest.approx(t.value)
+        assert f"lr={t.params['lr']}" in m["command"] and m["hparams"]["optimizer"] == t.params["optimizer"]
+    out = capsys.readouterr().out
+    assert "4 of 4 trials to run" in out and "repeat it: python train.py --model lenet" in out
+
+    assert tune.main([*common, "--grid", "optimizer=sgd,adam", "aug_flip=none", "--seeds", "0", "1"]) == 0
+    grid = store.load(store.default_url(logdir), "lenet-grid")
+    combos = sorted((t.params["optimizer"], t.params["aug_flip"]) for t in grid.trials)
+    assert combos == [("adam", "none"), ("sgd", "none")]  # each combination once
+    for t in grid.trials:  # the objective: the mean over both seeds' best-checkpoint val accuracy
+        accs = [json.loads((logdir / t.user_attrs[f"run_dir_seed{s}"] / "metrics.json").read_text())["final"]["val_acc"]
+                for s in (0, 1)]
+        assert t.user_attrs["val_accs"] == accs and t.value == pytest.approx(sum(accs) / 2)
+
+    assert visualize.main(["study", str(logdir), "--study", "lenet-grid", "--out", str(tmp_path / "fig")]) == 0
+    out = capsys.readouterr().out
+    assert "| trial | aug_flip | optimizer | val acc (mean over seeds) | seeds |" in out and "(best)" in out
+    assert (tmp_path / "fig" / "lenet-grid_history.png").stat().st_size > 1000
+    assert (tmp_path / "fig" / "lenet-grid_importances.png").stat().st_size > 1000
+    assert visualize.main(["study", str(logdir)]) == 2  # two studies: which one?
+
+
+@pytest.mark.slow
+def test_a_hopeless_trial_is_pruned_and_its_run_folder_says_so(folder_data, tmp_path):
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    # Two good learning rates first (the median pruner waits for 2 trials), then one that cannot
+    # learn: after its first epoch its val accuracy is below the median of the first two there.
+    # The grid's order follows the sampler's seed (--seeds' first): 3 puts lr=1e-7 last.
+    assert tune.main(["--model", "lenet", "--data-dir", str(folder_data), "--logdir", str(logdir), *TINY,
+                      "--epochs", "3", "--batch-size", "10", "--seeds", "3", "--grid", "lr=0.003,0.002,0.0000001"]) == 0
+    study = store.load(store.default_url(logdir), "lenet-grid")
+    assert [t.params["lr"] for t in study.trials][-1] == 1e-07
+    study = store.load(store.default_url(logdir), "lenet-grid")
+    states = {t.params["lr"]: t.state.name for t in study.trials}
+    assert states[1e-07] == "PRUNED", states
+    pruned = next(t for t in study.trials if t.state.name == "PRUNED")
+    m = json.loads((logdir / pruned.user_attrs["run_dir_seed3"] / "metrics.json").read_text())
+    assert m["study"]["state"].startswith("pruned after epoch") and len(m["epochs"]) < 3
+
+
+def _tune(folder_data, logdir, *extra):
+    return [sys.executable, str(ROOT / "tune.py"), "--model", "lenet", "--data-dir", str(folder_data),
+            "--logdir", str(logdir), *TINY, "--search", "lr=0.0005:0.005:log", *extra]
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_running_trial_and_the_same_command_continues(folder_data, tmp_path):
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    argv = _tune(folder_data, logdir, "--trials", "3", "--prune", "none", "--epochs", "20")
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list(logdir.glob("lenet/version_0/checkpoints/last.ckpt")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "The same command continues the study (1 fail)." in err, err
+    study = store.load(store.default_url(logdir), "lenet-search")
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    m = json.loads((logdir / "lenet" / "version_0" / "metrics.json").read_text())
+    assert m["study"]["state"] == "failed (stopped)"
+
+    done = subprocess.run(_tune(folder_data, logdir, "--trials", "3", "--prune", "none"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "study lenet-search" in done.stdout and "1 fail; 3 of 3 trials to run" in done.stdout
+    study = store.load(store.default_url(logdir), "lenet-search")
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study_each_trial_once(folder_data, tmp_path):
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    done = subprocess.run(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = store.load(store.default_url(logdir), "lenet-search")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    folders = [t.user_attrs["run_dir_seed0"] for t in study.trials]
+    assert len(set(folders)) == 4 and sorted(p.name for p in (logdir / "lenet").iterdir()) == [f"version_{i}" for i in range(4)]
+
+
+def test_a_trial_that_train_py_refuses_stops_the_study_at_once(tmp_path):
+    """Bad input fails every trial alike: one failed trial, exit 2, not twenty."""
+    from studies import store
+
+    argv = [sys.executable, str(ROOT / "tune.py"), "--model", "lenet", "--logdir", str(tmp_path / "logs"), *TINY,
+            "--data-dir", str(tmp_path / "missing"), "--search", "lr=0.001:0.01", "--trials", "5"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, CIFAR_LIGHTNING_NO_DOWNLOAD="1"))
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and err[-1].startswith("tune.py: error: trial 0: train.py refused its input")
+    assert err[-2].startswith("train.py: error: ")  # the child's own one line says what is wrong
+    study = store.load(store.default_url(tmp_path / "logs"), None)
+    assert [t.state.name for t in study.trials] == ["FAIL"] and not (tmp_path / "logs" / "lenet").exists()

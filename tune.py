@@ -1,0 +1,220 @@
+"""Hyperparameter search with Optuna: every trial is an ordinary train.py run (its own folder,
+metrics.json, TensorBoard entry), the objective is the best checkpoint's validation accuracy
+averaged over --seeds, and the test set is never used to choose.
+
+    python tune.py --model vgg_bn --search lr=0.02:0.5:log weight_decay=0:0.002 optimizer --trials 30
+    python tune.py --model vgg_bn --grid batchnorm=true,false dropout=0,0.3 --seeds 0 1   # every combination
+    python tune.py --model lenet --search lr=0.0003:0.003:log --trials 8 --confirm 3 --epochs 3
+    python tune.py ... --storage postgresql://user:pass@host/db --workers 2   # one study, many machines
+
+Every other train.py flag (--epochs, --set, --data-dir, --dataset, --gpus, --logdir ...) passes
+through to each run. The same command again continues the study; `python visualize.py study`
+shows it. Bad input: a one-line error and exit code 2, before any run folder exists.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from core.errors import UserError
+from training.cli import OneLineParser, parse_args as parse_train
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """tune.py's own flags, and the rest (train.py's flags, checked by train.py's parser)."""
+    p = OneLineParser(prog="tune.py", description=__doc__.splitlines()[0], allow_abbrev=False)
+    p.add_argument("--model", required=True)
+    p.add_argument("--search", nargs="+", default=[], metavar="KEY[=SPEC]",
+                   help="ranges (lr=0.01:0.5:log, batch_size=64:512) and choices (optimizer=sgd,adam; a choice key alone: all)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="KEY[=a,b]", help="every combination, once each")
+    p.add_argument("--trials", type=int, help="trials the study should have in all (default 20; not with --grid)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="N", help="seeds per trial (the objective is their mean)")
+    p.add_argument("--prune", choices=("median", "none"), default="median", help="stop hopeless trials early")
+    p.add_argument("--study", metavar="NAME", help="default: <model>-search or <model>-grid")
+    p.add_argument("--storage", metavar="URL", help="a SQLAlchemy URL; default: sqlite in the logdir")
+    p.add_argument("--workers", type=int, default=1, help="trials at a time on this machine (one GPU each where there are GPUs)")
+    p.add_argument("--confirm", type=int, default=0, metavar="N",
+                   help="then rerun the best trial and the defaults over N fresh seeds and give the verdict")
+    args, rest = p.parse_known_args(argv)
+    for flag, value in (("--trials", args.trials), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            p.error(f"{flag} {value}: must be at least 1")
+    if args.grid and args.search:
+        p.error("--grid and --search: give one (a grid enumerates values, a search samples them)")
+    if args.grid and args.trials:
+        p.error("--grid runs every combination once; leave out --trials")
+    if not (args.grid or args.search):
+        p.error("say what to search: --search KEY=SPEC ... or --grid KEY=a,b ...")
+    if len(set(args.seeds)) < len(args.seeds) or min(args.seeds) < 0:
+        p.error("--seeds: give distinct seeds of 0 or more")
+    if args.confirm < 0:
+        p.error("--confirm N: N must be 0 or more")
+    return args, rest
+
+
+def _plan(args: argparse.Namespace, rest: list[str]):
+    """Checks everything before any run: train.py's flags, the space, the keys --set also gives."""
+    from core import recipe
+    from lit_modules import get_model_class
+    from studies import space
+
+    for flag in ("--seed", "--seeds", "--resume"):
+        if any(a == flag or a.startswith(flag + "=") for a in rest):
+            raise UserError(f"{flag}: tune.py sets each run's seed from its own --seeds; leave {flag} out")
+    base = ["--model", args.model, *rest]
+    targs = parse_train(base)
+    cls = get_model_class(args.model)
+    dims = space.parse(args.grid or args.search, cls.all_defaults(), cls.all_specs(), "--grid" if args.grid else "--search")
+    fixed = {w.partition("=")[0] for w in (targs.set or [])}
+    clash = fixed & {d.key for d in dims}
+    if clash:
+        raise UserError(f"--set {sorted(clash)[0]} and the search both set {sorted(clash)[0]}; leave it out of one")
+    recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), targs.set or [])  # a bad --set fails now
+    return base, targs, dims
+
+
+class BadTrialInput(Exception):
+    """A trial's train.py exited with 2: the study stops (Optuna marks the trial failed)."""
+
+
+def _objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
+    import optuna
+
+    from studies import space, trial as trial_run
+
+    def objective(trial) -> float:
+        values = space.suggest(trial, dims)
+        accs = []
+        for i, seed in enumerate(seeds):
+            print(f"\n=== trial {trial.number}, seed {seed}: {' '.join(space.set_words(values))} ===", flush=True)
+            argv = base + ["--set", *space.set_words(values)]
+            code, data, run_dir = trial_run.run_seed(trial, argv, seed, prune, prune != "none" and i == 0, url)
+            if code != 0 or not (data and data.get("final")):
+                trial_run.mark(run_dir, "failed" if code != 130 else "failed (stopped)")
+                if code == 130:
+                    raise KeyboardInterrupt
+                if code == 2:  # bad input (a data folder, say) fails every trial alike: stop the study
+                    raise BadTrialInput(f"trial {trial.number}: train.py refused its input (its error is above); "
+                                        f"fix it, then run the same command again")
+                raise RuntimeError(f"trial {trial.number}: train.py exited with {code}")
+            if str((data.get("study") or {}).get("state", "")).startswith("pruned"):
+                raise optuna.TrialPruned()
+            accs.append(data["final"]["val_acc"])
+        trial.set_user_attr("val_accs", accs)
+        return statistics.mean(accs)
+
+    return objective
+
+
+def _workers(argv: list[str], n: int, remaining: int) -> int:
+    """N processes of this command, each running its share of the remaining trials."""
+    import os
+
+    gpus = 0
+    if any(a.startswith("--gpus") for a in argv):
+        import torch
+        gpus = torch.cuda.device_count()
+    shares = [remaining // n + (i < remaining % n) for i in range(n)]
+    procs = []
+    for i, share in enumerate(s for s in shares if s):
+        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus else {}))
+        procs.append(subprocess.Popen([sys.executable, __file__, *argv, "--workers", "1", "--trials-here", str(share)], env=env))
+    codes = [p.wait() for p in procs]
+    return max(codes, key=lambda c: (c != 0, c)) if codes else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    here = None
+    if "--trials-here" in argv:  # a worker started by --workers: its share of the trials
+        i = argv.index("--trials-here")
+        here, argv = int(argv[i + 1]), argv[:i] + argv[i + 2:]
+    args, rest = parse_args(argv)
+    study = None
+    try:
+        from studies import space, store
+
+        base, targs, dims = _plan(args, rest)
+        grid = space.grid_values(dims) if args.grid else None
+        name = args.study or f"{args.model}-{'grid' if grid else 'search'}"
+        url = args.storage or store.default_url(targs.logdir)
+        study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0])
+        target = space.grid_size(dims) if grid else (args.trials or 20)
+        done = store.counts(study)
+        finished = done.get("COMPLETE", 0) + done.get("PRUNED", 0)
+        if here is None:
+            print(f"study {name} ({url}): {_count_line(done)}; {max(0, target - finished)} of {target} trials to run")
+        remaining = max(0, target - finished) if here is None else here
+        if args.workers > 1 and here is None and remaining:
+            without = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")
+                                                             or (j and argv[j - 1] == "--workers"))]
+            _workers(without, args.workers, remaining)
+        elif remaining:
+            study.optimize(_objective(base, dims, args.seeds, args.prune, url), n_trials=remaining,
+                           catch=(RuntimeError,), gc_after_trial=True)
+    except (UserError, BadTrialInput) as e:
+        print(f"tune.py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        state = f" ({_count_line(store.counts(study))})" if study is not None else ""
+        print(f"\nstopped; the running trial is marked failed. The same command continues the study{state}.",
+              file=sys.stderr)
+        return 130
+    if here is not None:
+        return 0
+    from report.study import summary
+
+    print(summary(study, args.model))
+    if args.confirm:
+        return _confirm(study, base, args.seeds, args.confirm)
+    return 0
+
+
+def _confirm(study, base: list[str], seeds: list[int], n: int) -> int:
+    """The best trial and the defaults (the same flags, no searched key set), each over n seeds
+    the search never saw, as plain train.py runs; the verdict on their test accuracies (Welch's
+    95% interval): a search's best trial is optimistic by construction."""
+    from report.study import best_trial
+    from report.verdict import welch
+    from studies import space
+    from studies.trial import TRAIN
+
+    best = best_trial(study)
+    if best is None:
+        print("tune.py: no complete trial to confirm", file=sys.stderr)
+        return 1
+    fresh = list(range(max(seeds) + 1, max(seeds) + 1 + n))
+    sides = {"best trial": ["--set", *space.set_words(best.params)], "defaults": []}
+    results: dict[str, list[float]] = {}
+    for label, extra in sides.items():
+        for seed in fresh:
+            print(f"\n=== confirm: {label}, fresh seed {seed} ===", flush=True)
+            logdir = Path(parse_train(base).logdir)
+            before = set(logdir.glob(f"{base[1]}/version_*"))
+            code = subprocess.call([sys.executable, str(TRAIN), *base, "--seed", str(seed), *extra])
+            if code != 0:
+                return code
+            new = sorted(set(logdir.glob(f"{base[1]}/version_*")) - before)
+            results.setdefault(label, []).append(json.loads((new[-1] / "metrics.json").read_text())["final"]["test_acc"])
+    print(f"\nconfirmation over fresh seeds {' '.join(map(str, fresh))} (test accuracy, never used to choose):")
+    for label, accs in results.items():
+        spread = f" ± {100 * statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        print(f"  {label}: {100 * statistics.mean(accs):.2f}%{spread} ({', '.join(f'{100 * a:.2f}' for a in accs)})")
+    verdict = welch(results["best trial"], results["defaults"])
+    print("  verdict: " + (f"best trial - defaults = {verdict.text()} (Welch, 95%)" if verdict
+                          else "needs --confirm 2 or more for an interval"))
+    return 0
+
+
+def _count_line(counts: dict[str, int]) -> str:
+    order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+    return ", ".join(f"{counts.get(s, 0)} {s.lower()}" for s in order if counts.get(s)) or "no trials yet"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
