@@ -17,6 +17,11 @@ def _words(params: dict) -> str:
     return " ".join(set_words(params))
 
 
+def run_dirs(trial) -> list[str]:
+    """The trial's run folders, one per seed, as its runs told the study (callbacks/optuna_trial.py)."""
+    return [v for k, v in sorted(trial.user_attrs.items()) if k.startswith("run_dir_seed")]
+
+
 def trials_table(study) -> str:
     keys = sorted({k for t in study.trials for k in t.params})
     head = "| trial | " + " | ".join(keys) + " | val acc (mean over seeds) | seeds | state | run folders |"
@@ -28,7 +33,7 @@ def trials_table(study) -> str:
         if len(accs) > 1:
             acc += f" ± {100 * statistics.stdev(accs):.2f}"
         mark = " (best)" if best is not None and t.number == best.number else ""
-        dirs = ", ".join(f"`{Path(d).parent.name}/{Path(d).name}`" for d in t.user_attrs.get("run_dirs", []) if d)
+        dirs = ", ".join(f"`{Path(d).parent.name}/{Path(d).name}`" for d in run_dirs(t))
         cells = [str(t.params.get(k, "")) if not isinstance(t.params.get(k), float) else f"{t.params[k]:.4g}" for k in keys]
         lines.append(f"| {t.number}{mark} | " + " | ".join(cells) + f" | {acc} | {len(accs) or ''} | "
                      f"{t.state.name.lower()} | {dirs} |")
@@ -46,7 +51,7 @@ def best_command(study, model: str) -> str | None:
     best = best_trial(study)
     if best is None:
         return None
-    run = next((d for d in best.user_attrs.get("run_dirs", []) if d), None)
+    run = next(iter(run_dirs(best)), None)
     if run and (Path(run) / "metrics.json").is_file():  # the trial's own command: every flag it passed through
         import json
 

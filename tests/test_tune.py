@@ -136,7 +136,10 @@ def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
         assert m["final"]["val_acc"] == pytest.approx(t.value)
         assert f"lr={t.params['lr']}" in m["command"] and m["hparams"]["optimizer"] == t.params["optimizer"]
     out = capsys.readouterr().out
-    assert "4 of 4 trials to run" in out and "repeat it: python train.py --model lenet" in out
+    best = max(study.trials, key=lambda t: t.value)
+    best_run = json.loads((logdir / best.user_attrs["run_dir_seed0"] / "metrics.json").read_text())
+    assert "4 of 4 trials to run" in out and f"repeat it: {best_run['command']}" in out
+    assert f"| `lenet/{best.user_attrs['run_dir_seed0'].split('/')[-1]}` |" in out
 
     assert tune.main([*common, "--grid", "optimizer=sgd,adam", "aug_flip=none", "--seeds", "0", "1"]) == 0
     grid = store.load(store.default_url(logdir), "lenet-grid")
