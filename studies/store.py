@@ -47,7 +47,7 @@ def _hide_password(url: str) -> str:
     if not at or "://" not in head:
         return url
     scheme, _, cred = head.partition("://")
-    return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
+    return f"{scheme}://{cred.split(':')[0]}:***@{tail}" if ":" in cred else url
 
 
 def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict | None = None,
