@@ -1,6 +1,7 @@
-"""Hyperparameter search with Optuna: every trial is an ordinary train.py run (its own folder,
-metrics.json, TensorBoard entry), the objective is the best checkpoint's validation accuracy
-averaged over --seeds, and the test set is never used to choose.
+"""Hyperparameter search with Optuna, each trial an ordinary train.py run.
+
+Every trial has its own run folder, metrics.json and TensorBoard entry; the objective is the best
+checkpoint's validation accuracy averaged over --seeds, and the test set is never used to choose.
 
     python tune.py --model vgg_bn --search lr=0.02:0.5:log weight_decay=0:0.002 optimizer --trials 30
     python tune.py --model vgg_bn --grid batchnorm=true,false dropout=0,0.3 --seeds 0 1   # every combination
@@ -27,8 +28,10 @@ from training.cli import OneLineParser, parse_args as parse_train
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """tune.py's own flags, and the rest (train.py's flags, checked by train.py's parser)."""
-    p = OneLineParser(prog="tune.py", description=__doc__.splitlines()[0], allow_abbrev=False)
-    p.add_argument("--model", required=True)
+    p = OneLineParser(prog="tune.py", description=__doc__.splitlines()[0], allow_abbrev=False,
+                      epilog="Every other flag is train.py's (--epochs, --set, --data-dir, --gpus, --logdir ...) "
+                             "and passes through to each trial's runs.")
+    p.add_argument("--model", required=True, help="the model to tune (train.py's --model)")
     p.add_argument("--search", nargs="+", default=[], metavar="KEY[=SPEC]",
                    help="ranges (lr=0.01:0.5:log, batch_size=64:512) and choices (optimizer=sgd,adam; a choice key alone: all)")
     p.add_argument("--grid", nargs="+", default=[], metavar="KEY[=a,b]", help="every combination, once each")

@@ -201,6 +201,10 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
         r.add(DISCUSS)
     else:
         r.missing("3d", "python train.py --model resnet18 --gpus 1")
+    if (logdir / "optuna.db").is_file():
+        from report.study import report_section
+
+        report_section(r, logdir)
     path = out / "report.md"
     path.write_text(_portable("\n".join(r.lines)))
     return path

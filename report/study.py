@@ -23,20 +23,34 @@ def run_dirs(trial) -> list[str]:
 
 
 def trials_table(study) -> str:
+    """One row per trial. With two or more seeds per trial, a last column gives each trial's
+    difference to the best trial (validation accuracy, Welch's 95% interval): trials "within seed
+    noise" of the best are as good as far as the search can tell."""
+    from report.verdict import welch
+
     keys = sorted({k for t in study.trials for k in t.params})
-    head = "| trial | " + " | ".join(keys) + " | val acc (mean over seeds) | seeds | state | run folders |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     best = best_trial(study)
+    best_accs = (best.user_attrs.get("val_accs") or []) if best is not None else []
+    verdicts = len(best_accs) > 1
+    head = ("| trial | " + " | ".join(keys) + " | val acc (mean over seeds) | seeds | state | run folders |"
+            + (" vs best (95% CI) |" if verdicts else ""))
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for t in study.trials:
         accs = t.user_attrs.get("val_accs") or []
         acc = f"{100 * t.value:.2f}%" if t.value is not None else "n/a"
+        if t.state.name == "PRUNED" and t.intermediate_values:  # Optuna keeps the last reported epoch's
+            acc += f" (epoch {max(t.intermediate_values)}, when pruned)"
         if len(accs) > 1:
             acc += f" ± {100 * statistics.stdev(accs):.2f}"
-        mark = " (best)" if best is not None and t.number == best.number else ""
+        is_best = best is not None and t.number == best.number
         dirs = ", ".join(f"`{Path(d).parent.name}/{Path(d).name}`" for d in run_dirs(t))
         cells = [str(t.params.get(k, "")) if not isinstance(t.params.get(k), float) else f"{t.params[k]:.4g}" for k in keys]
-        lines.append(f"| {t.number}{mark} | " + " | ".join(cells) + f" | {acc} | {len(accs) or ''} | "
-                     f"{t.state.name.lower()} | {dirs} |")
+        line = (f"| {t.number}{' (best)' if is_best else ''} | " + " | ".join(cells) + f" | {acc} | {len(accs) or ''} | "
+                f"{t.state.name.lower()} | {dirs} |")
+        if verdicts:
+            v = None if is_best else welch(accs, best_accs)
+            line += " best |" if is_best else f" {v.text() if v else ''} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -61,11 +75,11 @@ def best_command(study, model: str) -> str | None:
 
 def summary(study, model: str) -> str:
     best = best_trial(study)
-    lines = [f"\nstudy {study.study_name}: {len(study.trials)} trials", trials_table(study)]
-    if best is not None:
-        lines += [f"best: trial {best.number}, val acc {100 * best.value:.2f}% (optimistic: the best of "
+    lines = [f"\nstudy {study.study_name}: {len(study.trials)} trials\n", trials_table(study)]
+    if best is not None:  # each after a blank line: Markdown would read a line under a table as a row
+        lines += ["", f"best: trial {best.number}, val acc {100 * best.value:.2f}% (optimistic: the best of "
                   f"{len(study.trials)} by construction; --confirm N reruns it on fresh seeds)",
-                  f"repeat it: {best_command(study, model)}"]
+                  "", f"repeat it: {best_command(study, model)}"]
     return "\n".join(lines)
 
 
@@ -87,3 +101,22 @@ def figures(study, out: Path) -> list[Path]:
         paths.append(save(ax.figure, out / f"{name}_importances.png"))
     plt.close("all")
     return paths
+
+
+def report_section(r, logdir: Path) -> None:
+    """report.md's section (`r`: document.py's report) for the tune.py studies in the logdir's
+    optuna.db: each study's trials, its best trial, and Optuna's figures."""
+    import optuna
+
+    from studies import store
+
+    url = store.default_url(logdir)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store.storage(url))]
+    r.add("## Hyperparameter studies (`tune.py`)")
+    for name in names:
+        study = store.load(url, name)
+        r.add(f"### {name}", summary(study, study.user_attrs.get("model", "?")).strip())
+        for fig in figures(study, r.figures):
+            what = "best validation accuracy so far, trial by trial" if fig.stem.endswith("history") else \
+                "how much each searched key mattered (Optuna's fANOVA importances)"
+            r.figure(fig, f"Study {name}: {what}.")

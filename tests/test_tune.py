@@ -152,10 +152,17 @@ def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
 
     assert visualize.main(["study", str(logdir), "--study", "lenet-grid", "--out", str(tmp_path / "fig")]) == 0
     out = capsys.readouterr().out
-    assert "| trial | aug_flip | optimizer | val acc (mean over seeds) | seeds |" in out and "(best)" in out
+    assert "| trial | aug_flip | optimizer | val acc (mean over seeds) | seeds | state | run folders | vs best (95% CI) |" in out
+    assert "(best)" in out and " best |" in out
     assert (tmp_path / "fig" / "lenet-grid_history.png").stat().st_size > 1000
     assert (tmp_path / "fig" / "lenet-grid_importances.png").stat().st_size > 1000
     assert visualize.main(["study", str(logdir)]) == 2  # two studies: which one?
+    out = capsys.readouterr().out
+    report = tmp_path / "report"
+    assert visualize.main(["report", str(logdir), "--out", str(report)]) == 0
+    text = (report / "report.md").read_text()
+    assert "## Hyperparameter studies (`tune.py`)" in text and "### lenet-grid" in text and "### lenet-search" in text
+    assert "(figures/lenet-grid_history.png)" in text and (report / "figures" / "lenet-grid_importances.png").is_file()
 
 
 @pytest.mark.slow
