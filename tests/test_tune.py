@@ -135,6 +135,14 @@ def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
         assert m["study"] == {"name": "lenet-search", "trial": t.number, "seed": 0, "state": "complete"}
         assert m["final"]["val_acc"] == pytest.approx(t.value)
         assert f"lr={t.params['lr']}" in m["command"] and m["hparams"]["optimizer"] == t.params["optimizer"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(logdir / study.trials[1].user_attrs["run_dir_seed0"])).Reload()
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content).session_start_info
+    assert (start.hparams["Study"].string_value, start.hparams["Trial"].number_value,
+            start.hparams["State"].string_value) == ("lenet-search", 1, "complete")  # TensorBoard's HParams too
     out = capsys.readouterr().out
     best = max(study.trials, key=lambda t: t.value)
     best_run = json.loads((logdir / best.user_attrs["run_dir_seed0"] / "metrics.json").read_text())
