@@ -106,15 +106,11 @@ def figures(study, out: Path) -> list[Path]:
 def report_section(r, logdir: Path) -> None:
     """report.md's section (`r`: document.py's report) for the tune.py studies in the logdir's
     optuna.db: each study's trials, its best trial, and Optuna's figures."""
-    import optuna
-
     from studies import store
 
-    url = store.default_url(logdir)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store.storage(url))]
     r.add("## Hyperparameter studies (`tune.py`)")
-    for name in names:
-        study = store.load(url, name)
+    for study in store.load_all(store.default_url(logdir)):
+        name = study.study_name
         r.add(f"### {name}", summary(study, study.user_attrs.get("model", "?")).strip())
         for fig in figures(study, r.figures):
             what = "best validation accuracy so far, trial by trial" if fig.stem.endswith("history") else \

@@ -73,21 +73,27 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     return study
 
 
-def load(url: str, name: str | None):
-    """An existing study (the only one in the storage when `name` is None) for reading."""
+def load_all(url: str) -> list:
+    """Every study in the storage at `url`, read through one connection."""
     import optuna
 
     store = storage(url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    return [optuna.load_study(study_name=s.study_name, storage=store)
+            for s in optuna.get_all_study_summaries(store)]
+
+
+def load(url: str, name: str | None):
+    """An existing study (the only one in the storage when `name` is None) for reading."""
+    studies = {s.study_name: s for s in load_all(url)}
     if name is None:
-        if len(names) != 1:
-            raise UserError(f"{len(names)} studies in {_hide_password(url)}"
-                            + (f" ({', '.join(names)}); pass --study NAME" if names else "; run tune.py first"))
-        name = names[0]
-    if name not in names:
+        if len(studies) != 1:
+            raise UserError(f"{len(studies)} studies in {_hide_password(url)}"
+                            + (f" ({', '.join(studies)}); pass --study NAME" if studies else "; run tune.py first"))
+        name = next(iter(studies))
+    if name not in studies:
         raise UserError(f"no study {name!r} in {_hide_password(url)}; "
-                        + (f"there are: {', '.join(names)}" if names else "run tune.py first"))
-    return optuna.load_study(study_name=name, storage=store)
+                        + (f"there are: {', '.join(studies)}" if studies else "run tune.py first"))
+    return studies[name]
 
 
 def counts(study) -> dict[str, int]:

@@ -94,3 +94,17 @@ def test_report_compare_chooses_the_pair_and_lists_missing_items(tiny_runs, tmp_
 def test_report_on_an_empty_logdir(tmp_path, capsys):
     assert visualize.main(["report", str(tmp_path)]) == 2
     assert "no runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["lenet", "resnet9"])  # resnet9 scores with flip+translate TTA
+def test_the_confusion_matrix_counts_what_the_run_scored_its_test_accuracy_on(name, tiny_runs, tmp_path, monkeypatch):
+    import json
+
+    from report import checkpoint_figures
+
+    seen = []
+    real = checkpoint_figures.confusion_figure
+    monkeypatch.setattr(checkpoint_figures, "confusion_figure", lambda cm, *a: seen.append(cm) or real(cm, *a))
+    checkpoint_figures.plot_confusion(tiny_runs / name / "version_0", tmp_path)
+    final = json.loads((tiny_runs / name / "version_0" / "metrics.json").read_text())["final"]
+    assert seen[0].trace().item() / seen[0].sum().item() == pytest.approx(final["test_acc"], abs=1e-6)
