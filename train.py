@@ -21,23 +21,6 @@ from core.errors import UserError
 from training.cli import parse_args  # the command's parser, shared with tune.py
 
 
-def _resume_args(args: argparse.Namespace, argv: list[str]):
-    """--resume: the checkpoint and run folder, and the original run's arguments (from its
-    metrics.json, else from the checkpoint itself), then whatever this command line overrides."""
-    from training import run_dirs
-
-    resume = run_dirs.find_resume(args.logdir, args.model, args.resume)
-    if args.model is None:  # --resume PATH alone: the model the checkpoint holds
-        from training import checkpoints
-
-        args.model = checkpoints.model_name(checkpoints.read(resume[0]))
-        if args.model is None:
-            raise UserError(f"--resume {args.resume}: not a checkpoint of a registered model; pass --model")
-    original = run_dirs.original_argv(*resume, args.model)
-    argv = original + argv
-    return parse_args(argv), argv, resume
-
-
 def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
     """One run from its command line: (exit code, its metrics record if it finished)."""
     import signal
@@ -48,40 +31,38 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
     from core.errors import NonFiniteLoss, RunInterrupted
     from training.stops import after_stop
 
-    args = parse_args(argv)
-    start = time.time()
+    model = parse_args(argv).model  # for the stop's message until the plan knows (--resume PATH)
+    start, run = time.time(), None
     old_sigterm = signal.signal(signal.SIGTERM, sigterm_outside_fit)
+    stop = lambda: after_stop(run.plan.model if run else model, run.run_dir if run else None, bool(run and run.new_run))
     try:
-        resume = None
-        if args.resume:
-            args, argv, resume = _resume_args(args, argv)
-        from training.run import run
+        from training.plan import plan_run
+        from training.run import Run
 
-        data = run(args, argv, resume)
+        run = Run(plan_run(argv))
+        outcome = run.execute()
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
-        after_stop(args)
+        stop()
         return 2, None
     except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
-        started = getattr(args, "run_dir", None) is not None
+        started = run is not None and run.run_dir is not None
         print(f"\nstopped{': the unfinished epoch is dropped' if started else ' before training started'}; "
-              f"{after_stop(args)}", file=sys.stderr)
+              f"{stop()}", file=sys.stderr)
         return 130, None
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 1, None
     except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
         where = f" while writing {e.filename}" if e.filename else ""
-        after = after_stop(args)
+        after = stop()
         print(f"train.py: error: {e.strerror or e}{where}; free some space or pass another --logdir. "
               f"{after[0].upper()}{after[1:]}", file=sys.stderr)
         return 1, None
     finally:
         signal.signal(signal.SIGTERM, old_sigterm)
-        if getattr(args, "lock", None) is not None:
-            args.lock.close()  # the run is no longer being written: --resume last may take it
     print(f"done in {time.time() - start:.0f} s")
-    return 0, data
+    return 0, outcome.record
 
 
 def _without_seeds(argv: list[str]) -> list[str]:

@@ -15,11 +15,9 @@ shows it. Bad input: a one-line error and exit code 2, before any run folder exi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from core.errors import UserError
@@ -40,7 +38,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     p.add_argument("--prune", choices=("median", "none"), default="median", help="stop hopeless trials early")
     p.add_argument("--study", metavar="NAME", help="default: <model>-search or <model>-grid")
     p.add_argument("--storage", metavar="URL", help="a SQLAlchemy URL; default: sqlite in the logdir")
-    p.add_argument("--workers", type=int, default=1, help="trials at a time on this machine (one GPU each where there are GPUs)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="trials at a time on this machine; where there are GPUs (and no --gpus 0), each worker gets its own")
     p.add_argument("--confirm", type=int, default=0, metavar="N",
                    help="then rerun the best trial and the defaults over N fresh seeds and give the verdict")
     args, rest = p.parse_known_args(argv)
@@ -96,7 +95,8 @@ def _objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
         for i, seed in enumerate(seeds):
             print(f"\n=== trial {trial.number}, seed {seed}: {' '.join(space.set_words(values))} ===", flush=True)
             argv = base + ["--set", *space.set_words(values)]
-            code, data, run_dir = trial_run.run_seed(trial, argv, seed, prune, prune != "none" and i == 0, url)
+            link = trial_run.trial_spec(trial, url, prune, report=prune != "none" and i == 0)
+            code, data, run_dir = trial_run.run_seed(argv, seed, link)
             if code != 0 or not (data and data.get("final")):
                 trial_run.mark(run_dir, "failed" if code != 130 else "failed (stopped)")
                 if code == 130:
@@ -114,13 +114,16 @@ def _objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
     return objective
 
 
-def _workers(argv: list[str], n: int, remaining: int) -> int:
-    """N processes of this command, each running its share of the remaining trials."""
+def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> int:
+    """N processes of this command, each running its share of the remaining trials, and each, where
+    there are GPUs (and the runs are not told --gpus 0), on its own one (CUDA_VISIBLE_DEVICES,
+    round robin)."""
     import os
 
     gpus = 0
-    if any(a.startswith("--gpus") for a in argv):
+    if gpus_flag != 0:
         import torch
+
         gpus = torch.cuda.device_count()
     shares = [remaining // n + (i < remaining % n) for i in range(n)]
     procs = []
@@ -156,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers > 1 and here is None and remaining:
             without = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")
                                                              or (j and argv[j - 1] == "--workers"))]
-            _workers(without, args.workers, remaining)
+            _workers(without, args.workers, remaining, targs.gpus)
         elif remaining:
             study.optimize(_objective(base, dims, args.seeds, args.prune, url), n_trials=remaining,
                            catch=(RuntimeError,), gc_after_trial=True)
@@ -180,14 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _confirm(study, base: list[str], seeds: list[int], n: int) -> int:
     """The best trial and the defaults (the same flags, no searched key set), each over n seeds
-    the search never saw, as plain train.py runs; the verdict on their test accuracies (Welch's
-    95% interval): a search's best trial is optimistic by construction."""
-    from report.study import best_trial
+    the search never saw, run as a trial's seeds are (studies/trial.run_seed); the verdict on their
+    test accuracies (Welch's 95% interval): a search's best trial is optimistic by construction."""
     from report.verdict import welch
-    from studies import space
-    from studies.trial import TRAIN
+    from studies import space, store
+    from studies.trial import run_seed
 
-    best = best_trial(study)
+    best = store.best_trial(study)
     if best is None:
         print("tune.py: no complete trial to confirm", file=sys.stderr)
         return 1
@@ -197,13 +199,10 @@ def _confirm(study, base: list[str], seeds: list[int], n: int) -> int:
     for label, extra in sides.items():
         for seed in fresh:
             print(f"\n=== confirm: {label}, fresh seed {seed} ===", flush=True)
-            logdir = Path(parse_train(base).logdir)
-            before = set(logdir.glob(f"{base[1]}/version_*"))
-            code = subprocess.call([sys.executable, str(TRAIN), *base, "--seed", str(seed), *extra])
-            if code != 0:
-                return code
-            new = sorted(set(logdir.glob(f"{base[1]}/version_*")) - before)
-            results.setdefault(label, []).append(json.loads((new[-1] / "metrics.json").read_text())["final"]["test_acc"])
+            code, data, _ = run_seed(base + extra, seed)
+            if code != 0 or not (data and data.get("final")):
+                return code or 1
+            results.setdefault(label, []).append(data["final"]["test_acc"])
     print(f"\nconfirmation over fresh seeds {' '.join(map(str, fresh))} (test accuracy, never used to choose):")
     for label, accs in results.items():
         spread = f" ± {100 * statistics.stdev(accs):.2f}" if len(accs) > 1 else ""

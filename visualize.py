@@ -10,9 +10,10 @@
     python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...]
                                   # report.md and all of it, for one data set: each model's latest experiment, seeds merged
 
-Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. The figures live
-in report/: curves.py (from metrics.json), checkpoint_figures.py (filters and confusion: they load a
-checkpoint and its data), tables.py, document.py (report.md).
+Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. The drawing code
+lives in figures/ (shared with TensorBoard's images), the report's parts in report/: curves.py (from
+metrics.json), checkpoint_figures.py (filters and confusion: a checkpoint and its data), tables.py,
+page.py and document.py (report.md).
 """
 from __future__ import annotations
 
@@ -85,9 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError("compare needs two or more runs")
             print(plot_compare([load_run(r) for r in args.runs], out))
         elif args.command == "confusion":
-            print(checkpoint_figures.plot_confusion(args.runs[0], out))
+            print(checkpoint_figures.plot_confusion(checkpoint_figures.load(args.runs[0]), out))
         elif args.command == "filters":
-            print("\n".join(map(str, checkpoint_figures.plot_filters(args.runs[0], args.image, out))))
+            paths = checkpoint_figures.plot_filters(checkpoint_figures.load(args.runs[0]), args.image, out)
+            if not paths:
+                from figures.filters import NO_CONV
+
+                print(f"no filter figures: {NO_CONV}")
+            print("\n".join(map(str, paths)))
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2

@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from datamodules import sources  # noqa: E402
 from datamodules.augment import normalize as _normalize, random_crop_flip  # noqa: E402
-from datamodules.cifar10 import CIFAR10DataModule  # noqa: E402
-from training import run_dirs  # noqa: E402
+from datamodules.images import ImageDataModule  # noqa: E402
+from training.describe import device_name  # noqa: E402
 
 
 VAL_SIZE = ["--val-size", "5000"]
@@ -52,7 +52,7 @@ def lightning_epoch(data_dir: str) -> float:
         return json.loads((Path(logdir) / "lenet/version_0/metrics.json").read_text())["epochs"][0]["epoch_seconds"]
 
 
-def plain_epoch(dm: CIFAR10DataModule) -> float:
+def plain_epoch(dm: ImageDataModule) -> float:
     from lit_modules.lenet import LeNet
     torch.manual_seed(0)
     net = LeNet().net
@@ -77,7 +77,7 @@ def plain_epoch(dm: CIFAR10DataModule) -> float:
     return time.perf_counter() - start
 
 
-def batch_aug_rate(dm: CIFAR10DataModule) -> float:
+def batch_aug_rate(dm: ImageDataModule) -> float:
     n, start = 0, time.perf_counter()
     for x, _ in dm.train_dataloader():  # the same DataLoader and index sampler train.py uses
         normalize(random_crop_flip(x))
@@ -85,7 +85,7 @@ def batch_aug_rate(dm: CIFAR10DataModule) -> float:
     return n / (time.perf_counter() - start)
 
 
-def pil_pipeline_rate(dm: CIFAR10DataModule, n: int = 10_000) -> float:
+def pil_pipeline_rate(dm: ImageDataModule, n: int = 10_000) -> float:
     from PIL import Image
     from torchvision import transforms as T
 
@@ -144,7 +144,7 @@ def main() -> None:
 
     cold_s, cold_mb = startup(args.data_dir, cold=True)
     warm_s, warm_mb = startup(args.data_dir, cold=False)
-    dm = CIFAR10DataModule(args.data_dir, batch_size=64, val_size=args.val_size)
+    dm = ImageDataModule(args.data_dir, batch_size=64, val_size=args.val_size)
     dm.setup("fit")
     data_mb = sum(t.numel() * t.element_size() for t in (dm.arrays.train_images, dm.arrays.test_images)) / 2**20
     aug, pil = batch_aug_rate(dm), pil_pipeline_rate(dm)
@@ -165,7 +165,7 @@ def main() -> None:
         ("start-up to first step, warm: cache (s)", warm_s, f"peak RSS {warm_mb:.0f} MB (goal < 5 s)"),
         ("decoded data in memory (MB)", data_mb, "goal < 1024"),
     ]
-    machine = f"{run_dirs.device_name('cpu', 1)}, torch {torch.__version__}"
+    machine = f"{device_name('cpu', 1)}, torch {torch.__version__}"
     print(f"\n| benchmark ({machine}) | value | note |\n|---|---|---|")
     for name, value, note in rows:
         shown = f"{100 * value:.2f}%" if "share" in name else f"{value:,.1f}"

@@ -133,7 +133,7 @@ class HandLoop:
 
     def __init__(self, name: str, data: Path):
         from core import recipe
-        from datamodules.cifar10 import CIFAR10DataModule
+        from datamodules.images import ImageDataModule
         from lit_modules import MODELS
         from lit_modules.optim import make_optimizer, make_schedule
 
@@ -141,7 +141,7 @@ class HandLoop:
         groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
                                **({"weights": "none"} if name == "resnet18" else {})}, cls.all_specs())
         torch.manual_seed(0)
-        self.dm = dm = CIFAR10DataModule(str(data), **groups["data"], dataset="folder")
+        self.dm = dm = ImageDataModule(str(data), **groups["data"], dataset="folder")
         dm.setup("fit")
         self.model = model = cls(**groups["model"], **dm.model_inputs)
         self.hp, self.d = model.hparams, dm.hparams

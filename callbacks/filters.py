@@ -1,105 +1,17 @@
-"""What the network sees: first- and last-conv activations and first-conv weights for one image.
-
-`capture()` finds the first and last nn.Conv2d of any model by itself, so it works for every
-registered model; `filter_images` makes TensorBoard's images of it (logged every N epochs by
-`FilterActivations` if asked, and for the best checkpoint at the end); visualize.py draws the same
-captures as PNG figures.
-"""
+"""Filter images during training: `--filters-every N` logs test image `--filter-image`'s
+first/last conv activations and first-conv weights every N epochs (figures/filters.py draws them).
+The best checkpoint's, at the end, come from callbacks/tensorboard.py."""
 from __future__ import annotations
 
-import math
-
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.loggers import TensorBoardLogger
-from torch import nn
-from torchvision.utils import make_grid
 
-
-
-def conv_layers(model: nn.Module) -> tuple[tuple[str, nn.Conv2d], tuple[str, nn.Conv2d]]:
-    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError(f"{type(model).__name__} has no Conv2d layer to visualise")
-    return convs[0], convs[-1]
-
-
-@torch.no_grad()
-def capture(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor | str]:
-    """Run one uint8 image (3, 32, 32) through `model` in eval mode; return the first and last conv
-    layers' outputs (C, H, W), the first conv's weights and the layers' names."""
-    (first_name, first), (last_name, last) = conv_layers(model)
-    out: dict[str, torch.Tensor | str] = {"first_name": first_name, "last_name": last_name}
-    hooks = [first.register_forward_hook(lambda m, i, o: out.__setitem__("first", o[0].float().cpu())),
-             last.register_forward_hook(lambda m, i, o: out.__setitem__("last", o[0].float().cpu()))]
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
-        out["logits"] = model(model.normalize(image[None].to(device)))[0].float().cpu()
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
-    out["weights"] = first.weight.detach().float().cpu()
-    out["image"] = image.float() / 255
-    return out
-
-
-def most_active(maps: torch.Tensor, k: int) -> torch.Tensor:
-    """The k channels with the highest mean activation, most active first."""
-    order = maps.mean(dim=(1, 2)).argsort(descending=True)
-    return maps[order[:k]]
-
-
-def activation_grid(maps: torch.Tensor, k: int = 64, min_tile: int = 1) -> torch.Tensor:
-    """Up to k maps (C, H, W), each scaled to [0, 1], as one grey (3, H', W') grid image; maps
-    smaller than `min_tile` pixels are enlarged (nearest) so that 8x8 maps stay readable."""
-    maps = most_active(maps, k)
-    lo = maps.amin(dim=(1, 2), keepdim=True)
-    hi = maps.amax(dim=(1, 2), keepdim=True)
-    maps = (maps - lo) / (hi - lo).clamp_min(1e-8)
-    if maps.shape[-1] < min_tile:
-        maps = nn.functional.interpolate(maps[None], scale_factor=math.ceil(min_tile / maps.shape[-1]), mode="nearest")[0]
-    return make_grid(maps[:, None], nrow=math.ceil(math.sqrt(len(maps))), padding=1, pad_value=1.0)
-
-
-def weight_grid(weights: torch.Tensor, min_size: int = 16) -> torch.Tensor:
-    """First-conv filters (out, 3, k, k) as RGB tiles, each scaled to [0, 1] on its own."""
-    w = weights[:, :3] if weights.shape[1] >= 3 else weights[:, :1].expand(-1, 3, -1, -1)
-    lo = w.amin(dim=(1, 2, 3), keepdim=True)
-    hi = w.amax(dim=(1, 2, 3), keepdim=True)
-    w = (w - lo) / (hi - lo).clamp_min(1e-8)
-    if w.shape[-1] < min_size:  # a 2x2 or 5x5 filter is unreadable at its own size
-        w = nn.functional.interpolate(w, scale_factor=math.ceil(min_size / w.shape[-1]), mode="nearest")
-    return make_grid(w, nrow=math.ceil(math.sqrt(len(w))), padding=1, pad_value=1.0)
-
-
-def filter_images(model: nn.Module, image: torch.Tensor, label: int, index: int,
-                  classes: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], str]:
-    """TensorBoard's images for test image `index`: the image, the first and last conv
-    layers' output maps (before their activation; the 64 most active; each map scaled to [0, 1] on
-    its own) and the first conv's weights. Tags name the layer and sizes; the caption adds the
-    model's prediction, which changes from epoch to epoch."""
-    cap = capture(model, image)
-    first, last, w = cap["first"], cap["last"], cap["weights"]
-    truth, guess = classes[label], classes[int(cap["logits"].argmax())]
-    size = lambda m: f"{m.shape[1]}x{m.shape[2]}"
-    images = {
-        f"filters/1 test image {index} ({truth})": cap["image"],
-        f"filters/2 first conv {cap['first_name']}: {len(first)} maps {size(first)}": activation_grid(first, min_tile=32),
-        f"filters/3 last conv {cap['last_name']}: {min(64, len(last))} most active of {len(last)} maps {size(last)}":
-            activation_grid(last, min_tile=32),
-        f"filters/4 first conv {cap['first_name']} weights: {len(w)} filters {w.shape[2]}x{w.shape[3]}": weight_grid(w),
-    }
-    caption = (f"test image {index}: true class {truth}, predicted {guess}. Maps are the conv outputs "
-               f"before the activation, each scaled to [0, 1] on its own; weights are scaled per filter.")
-    return images, caption
+from figures.filters import filter_images
 
 
 class FilterActivations(pl.Callback):
-    """Log the filter images for test image `image_index` every `every_n_epochs` epochs
-    (> 0), at step = epoch. The final ones, of the best checkpoint, come from tensorboard.log_final."""
+    """Log the filter images for test image `image_index` every `every_n_epochs` epochs (> 0), at
+    step = epoch."""
 
     def __init__(self, image_index: int = 0, every_n_epochs: int = 0):
         self.image_index, self.every_n_epochs = image_index, every_n_epochs

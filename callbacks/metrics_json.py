@@ -1,7 +1,8 @@
 """Write the run's metrics.json after every epoch, so a crashed or interrupted run keeps its curves.
 
 The file is the single source of truth for visualize.py (TensorBoard's event files are for humans).
-Accuracies are fractions in [0, 1]. Its keys are named in core/records.py.
+Its name and keys, and where it lies, are core/run_folder.py's. When the final test ends, `final`
+gets the best checkpoint's numbers, and the test's confusion matrix goes beside the record.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from core.records import EPOCH_TAGS, TIMINGS, row_key, write_json
+from core import run_folder
+from core.run_folder import EPOCH_TAGS, FINAL_PREFIX, TIMINGS, row_key
 
 
 def _number(v: Any) -> float | None:
@@ -22,11 +24,11 @@ def _number(v: Any) -> float | None:
 
 
 class MetricsJSON(pl.Callback):
-    def __init__(self, path: str | Path | None, info: dict[str, Any], print_epochs: bool = False,
+    def __init__(self, run_dir: str | Path | None, info: dict[str, Any], print_epochs: bool = False,
                  resumed: dict[str, Any] | None = None):
-        """`path` None keeps the metrics in memory only (fast_dev_run). `resumed`: the metrics.json
+        """`run_dir` None keeps the metrics in memory only (fast_dev_run). `resumed`: the metrics.json
         of the run being resumed, whose epochs (up to the checkpoint) and seconds carry on."""
-        self.path, self.print_epochs = (Path(path) if path else None), print_epochs
+        self.run_dir, self.print_epochs = (Path(run_dir) if run_dir else None), print_epochs
         self.data: dict[str, Any] = {**info, "status": "running", "seconds": 0.0, "epochs": [], "final": None}
         self.start = time.time()
         self.epoch_start = self.train_end = None
@@ -42,9 +44,9 @@ class MetricsJSON(pl.Callback):
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields, seconds=round(time.time() - self.start, 2))
-        if self.path is not None and self.enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, self.data)
+        if self.run_dir is not None and self.enabled:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            run_folder.write_record(self.run_dir, self.data)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.enabled = trainer.is_global_zero
@@ -89,7 +91,18 @@ class MetricsJSON(pl.Callback):
             return
         self.update(status=status, error=f"{type(exception).__name__}: {exception}")
 
-    def finish(self, best_epoch: int | None, rescored: dict[str, float]) -> dict[str, Any]:
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The final evaluation is done: the record's `final`, and the test's confusion matrix."""
+        if not trainer.is_global_zero:
+            return
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        rescored = {k: v for k, v in trainer.callback_metrics.items() if k.startswith(FINAL_PREFIX)}
+        self.finish(run_folder.best_epoch(best) if best else None, rescored)
+        cm = getattr(pl_module, "test_confusion", None)
+        if cm is not None and self.run_dir is not None:
+            run_folder.write_confusion(self.run_dir, cm.tolist(), list(trainer.datamodule.classes), pl_module.hparams.tta)
+
+    def finish(self, best_epoch: int | None, rescored: dict[str, Any]) -> dict[str, Any]:
         """`final`: the best checkpoint's training numbers from its epoch, and its val/test numbers
         as re-measured at the end (`best_val/*`, `best_test/*`: with TTA where the model uses it)."""
         final = dict(self.data["epochs"][-1]) if self.data["epochs"] else {}
@@ -103,9 +116,9 @@ class MetricsJSON(pl.Callback):
         self.update(status="finished", final=final)
         return final
 
-    def summary(self, final: dict[str, Any], run_dir: Path, logdir: str) -> str:
+    def summary(self, run_dir: Path, logdir: str | Path) -> str:
         """What a finished run prints last: size, time, the best checkpoint's numbers, where things are."""
-        data, p = self.data, self.data["params"]
+        data, p, final = self.data, self.data["params"], self.data.get("final") or {}
         pct = lambda k: f"{100 * final[k]:.2f}%" if final.get(k) is not None else "n/a"
         return (f"\n{data['model']}: {p['total']:,} parameters ({p['trainable']:,} trainable), "
                 f"{len(data['epochs'])} epoch{'s' * (len(data['epochs']) != 1)} in {data['seconds']:.0f} s "

@@ -1,9 +1,10 @@
-"""A train.py run that is one seed of a tune.py trial. tune.py starts each run as its own process
-(a crash or a leak stays in it; what a user can run by hand is what a trial runs) and tells it
-which trial it belongs to in the environment. The run then records its study, trial number and
-state (metrics.json, HParams), tells the study its folder, and after each epoch reports its
-validation accuracy to the trial, so that Optuna's pruner can stop a hopeless trial early: the run
-then stops after that epoch, scores its best checkpoint as any run does, and says it was pruned.
+"""A train.py run started by tune.py (studies/trial.py: a trial's seed, or a --confirm run). tune.py
+starts each run as its own process (a crash or a leak stays in it; what a user can run by hand is
+what a trial runs) and tells it in the environment what it belongs to. The run names its folder
+to its parent; a trial's seed also records its study, trial number and state (metrics.json,
+HParams), tells the study its folder, and after each epoch reports its validation accuracy to the
+trial, so that Optuna's pruner can stop a hopeless trial early: the run then stops after that
+epoch, scores its best checkpoint as any run does, and says it was pruned.
 """
 from __future__ import annotations
 
@@ -14,44 +15,41 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-ENV = "CIFAR_LIGHTNING_TRIAL"  # {"storage", "study", "trial_id", "number", "seed", "prune", "report"}
-
-
-def make_pruner(name: str):
-    """Optuna's pruner for tune.py's --prune: median (after 2 trials and 1 epoch) or none."""
-    import optuna
-
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-    return optuna.pruners.NopPruner()
+from studies import store
+from studies.trial import ENV, tell_parent
 
 
 class TrialLink(pl.Callback):
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
-        self.info = {"name": spec["study"], "trial": spec["number"], "seed": spec["seed"], "state": "running"}
+        self.in_study = "trial_id" in spec  # else a --confirm run: it only names its folder
+        self.info = {"name": spec.get("study"), "trial": spec.get("number"), "seed": spec["seed"], "state": "running"}
         self._trial = None
+
+    def record_entry(self) -> dict[str, Any]:
+        """What the run's record says of its study: its name, trial number, seed and state."""
+        return {"study": self.info} if self.in_study else {}
 
     def trial(self):
         """The Optuna trial, through the study's storage (the same database tune.py uses)."""
         if self._trial is None:
             import optuna
 
-            url = self.spec["storage"]
-            kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-            study = optuna.load_study(study_name=self.spec["study"], pruner=make_pruner(self.spec["prune"]),
-                                      storage=optuna.storages.RDBStorage(url, engine_kwargs=kwargs))
+            study = optuna.load_study(study_name=self.spec["study"], pruner=store.make_pruner(self.spec["prune"]),
+                                      storage=store.storage(self.spec["storage"], heartbeat=False))
             self._trial = optuna.trial.Trial(study, self.spec["trial_id"])
         return self._trial
 
     def started(self, run_dir: Path) -> None:
-        """The run folder, into the trial's attributes, where tune.py and `visualize.py study` find it."""
-        self.trial().storage.set_trial_user_attr(self.spec["trial_id"], f"run_dir_seed{self.spec['seed']}",
-                                                 str(run_dir))
+        """The run folder, to the parent and into the trial's attributes, where `visualize.py study` finds it."""
+        tell_parent(self.spec, run_dir)
+        if self.in_study:
+            self.trial().storage.set_trial_user_attr(self.spec["trial_id"],
+                                                     store.RUN_DIR_ATTR.format(seed=self.spec["seed"]), str(run_dir))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         acc = trainer.callback_metrics.get("val/acc")
-        if not self.spec.get("report") or acc is None or not trainer.is_global_zero:
+        if not (self.in_study and self.spec.get("report")) or acc is None or not trainer.is_global_zero:
             return
         epoch = trainer.current_epoch + 1
         trial = self.trial()

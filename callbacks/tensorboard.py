@@ -11,6 +11,7 @@ The model logs with `logger=False`: these are the only scalars in the event file
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from core.records import EPOCH_TAGS, METRICS, STAGES
+from core.run_folder import EPOCH_TAGS, FINAL_PREFIX, METRICS, STAGES, best_epoch, row_key
 
 # The best checkpoint's re-scored numbers: a group named to sort after the curves, not above them.
 RESULT = "result"
@@ -84,10 +85,13 @@ def run_text(info: dict[str, Any]) -> str:
 
 class EpochScalars(pl.Callback):
     """Per-epoch `acc` and `loss` in each stage's folder at step = epoch; the training loss every
-    `every_n_steps` steps (written at the epoch's end); the run's Text entry at the start."""
+    `every_n_steps` steps (written at the epoch's end); the run's Text entry at the start (`info`:
+    the run's record without its numbers); when the final test ends, the best checkpoint's entries
+    (`log_final`, with test image `image_index`'s filter images)."""
 
-    def __init__(self, every_n_steps: int = 50, text: str | None = None):
-        self.every_n_steps, self.text = every_n_steps, text
+    def __init__(self, every_n_steps: int = 50, info: dict[str, Any] | None = None, image_index: int = 0):
+        self.every_n_steps, self.info, self.image_index = every_n_steps, info, image_index
+        self.text = run_text(info) if info else None
         self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not written yet
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -116,6 +120,22 @@ class EpochScalars(pl.Callback):
                 stage, metric = tag.split("/")
                 logger.stage(stage).add_scalar(metric, float(metrics[tag]), trainer.current_epoch + 1)
         logger.flush_stages()
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        epoch = best_epoch(best) if best else None
+        if _logger(trainer) is None or epoch is None or self.info is None:
+            return
+        from figures.confusion import confusion_figure
+        from figures.filters import filter_images
+
+        dm = trainer.datamodule
+        images, caption = filter_images(pl_module, *dm.test_image(self.image_index), self.image_index, dm.classes)
+        cm = getattr(pl_module, "test_confusion", None)
+        figure = None if cm is None else confusion_figure(cm, dm.classes, self.info["model"], pl_module.hparams.tta)
+        final = {row_key(k): float(v) for k, v in trainer.callback_metrics.items()
+                 if k.startswith(FINAL_PREFIX) and math.isfinite(float(v))}  # the record's `final`, re-scored part
+        log_final(trainer, self.info, final, epoch, images, caption, figure)
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:

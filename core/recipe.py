@@ -20,49 +20,93 @@ OWNERS = ("model", "data", "trainer")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
+_REQUIRED = object()  # a Key's default when it has none of its own: a model's `defaults` must give it
+
+
 @dataclass(frozen=True)
 class Key:
+    """One recipe key, declared once: everything else (the defaults, --show-defaults, --set's
+    checks, the command-line flag, the owner's parameter) is generated from it."""
     owner: str                  # "model", "data" or "trainer"
     help: str                   # one line for --show-defaults
+    default: Any = _REQUIRED    # the value every model starts from (a model's `defaults` may change it)
     choices: tuple = ()         # the values allowed, if a fixed set
     low: float | None = None    # the smallest value allowed (inclusive)
     high: float | None = None   # the largest value allowed (inclusive)
     above: float | None = None  # values must be greater than this
     odd: bool = False           # odd integers only (kernel sizes)
     optional: bool = False      # "none" is allowed and means None
+    flag: str = ""              # a train.py flag that sets it too (--epochs); a bool's flag sets the opposite
 
 
-# The keys every model has (lit_modules/base.py holds their defaults); a model adds its own in `specs`.
+# Test-time augmentation levels: (short name, what it does), for tables, figure titles and details.
+TTA_LEVELS = {0: ("none", "none"), 1: ("flip", "horizontal flip"), 2: ("flip+translate", "flip + 1-pixel translations")}
+
+
+def tta_name(level: Any) -> str:
+    return TTA_LEVELS[level][0] if level in TTA_LEVELS else "?"
+
+
+# The keys every model has, with the defaults a model starts from; a model adds its own in `specs`.
 BASE_SPECS: dict[str, Key] = {
-    "epochs": Key("trainer", "training epochs", low=1),
-    "batch_size": Key("data", "training batch size (evaluation batches: 4x, at most 500)", low=1),
-    "val_size": Key("data", "training images held out for validation", low=1),
-    "test_every_epoch": Key("data", "score the test set after every epoch (a test curve); else only at the end"),
-    "augment": Key("data", "training augmentation on or off: the crop and flip below (--no-augment)"),
-    "aug_padding": Key("data", "pixels of padding before the random 32x32 crop (0: no crop)", low=0, high=16),
-    "aug_pad_mode": Key("data", "padding of the crop: zeros or a mirrored border", choices=("constant", "reflect")),
-    "aug_flip": Key("data", "horizontal flips: random per image, airbench's alternating, or none",
-                    choices=("random", "alternate", "none")),
-    "lr": Key("model", "peak learning rate", above=0),
-    "optimizer": Key("model", "optimizer", choices=("adam", "sgd")),
-    "weight_decay": Key("model", "L2 weight decay (coupled, PyTorch's weight_decay)", low=0),
-    "momentum": Key("model", "SGD momentum", low=0, high=1),
-    "nesterov": Key("model", "SGD with Nesterov momentum"),
-    "label_smoothing": Key("model", "label smoothing of the training loss", low=0, high=1),
+    "epochs": Key("trainer", "training epochs", 10, low=1, flag="--epochs"),
+    "batch_size": Key("data", "training batch size (evaluation batches: 4x, at most 500)", 64, low=1,
+                      flag="--batch-size"),
+    "lr": Key("model", "peak learning rate", 1e-3, above=0, flag="--lr"),
+    "optimizer": Key("model", "optimizer", "adam", choices=("adam", "sgd"), flag="--optimizer"),
+    "weight_decay": Key("model", "L2 weight decay (coupled, PyTorch's weight_decay)", 0.0, low=0),
+    "momentum": Key("model", "SGD momentum", 0.9, low=0, high=1),
+    "nesterov": Key("model", "SGD with Nesterov momentum", False),
+    "label_smoothing": Key("model", "label smoothing of the training loss", 0.0, low=0, high=1),
     "schedule": Key("model", "learning-rate schedule per step: warmup then linear decay, or none (constant)",
-                    choices=("warmup_linear",), optional=True),
-    "warmup": Key("model", "fraction of the steps spent warming up (warmup_linear)", low=0, high=1),
-    "start_lr_frac": Key("model", "lr at the first step, as a fraction of lr (warmup_linear)", low=0),
-    "end_lr_frac": Key("model", "lr at the last step, as a fraction of lr (warmup_linear)", low=0),
-    "tta": Key("model", "test-time augmentation of the final evaluation: 0 none, 1 mirror, 2 mirror+translate",
-               choices=(0, 1, 2)),
-    "channels_last": Key("model", "NHWC memory layout for the convolutions (speed only)"),
-    "lookahead": Key("model", "airbench's lookahead: weights pulled to their EMA every 5,120 examples"),
+                    None, choices=("warmup_linear",), optional=True),
+    "warmup": Key("model", "fraction of the steps spent warming up (warmup_linear)", 0.0, low=0, high=1),
+    "start_lr_frac": Key("model", "lr at the first step, as a fraction of lr (warmup_linear)", 1.0, low=0),
+    "end_lr_frac": Key("model", "lr at the last step, as a fraction of lr (warmup_linear)", 1.0, low=0),
+    "tta": Key("model", "test-time augmentation of the final evaluation: "
+               + ", ".join(f"{k} {v[1]}" for k, v in TTA_LEVELS.items()), 0, choices=tuple(TTA_LEVELS)),
+    "augment": Key("data", "training augmentation on or off: the crop and flip of the aug_* keys", True,
+                   flag="--no-augment"),
+    "aug_padding": Key("data", "pixels of padding before the random 32x32 crop (0: no crop)", 4, low=0, high=16),
+    "aug_pad_mode": Key("data", "padding of the crop: zeros or a mirrored border", "constant",
+                        choices=("constant", "reflect")),
+    "aug_flip": Key("data", "horizontal flips: random per image, airbench's alternating, or none", "random",
+                    choices=("random", "alternate", "none")),
+    "channels_last": Key("model", "NHWC memory layout for the convolutions (speed only)", False),
+    "val_size": Key("data", "training images held out for validation", 5000, low=1, flag="--val-size"),
+    "test_every_epoch": Key("data", "score the test set after every epoch (a test curve); else only at the end", True),
+    "lookahead": Key("model", "airbench's lookahead: weights pulled to their EMA every 5,120 examples", False),
 }
 
 
-def parse_value(key: str, text: str, default: Any, spec: Key) -> Any:
-    """`text` as the type of `default`, checked against `spec`; a UserError says what is wrong."""
+def defaults_of(specs: dict[str, Key], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every key's default, in the order of `specs`, with a model's `overrides`; a key left
+    without one is a programming error, said at once."""
+    out = {k: s.default for k, s in specs.items()}
+    out.update(overrides or {})
+    missing = [k for k, v in out.items() if v is _REQUIRED]
+    if missing:
+        raise TypeError(f"recipe keys without a default: {', '.join(missing)}")
+    return out
+
+
+def with_data_defaults(keys: dict[str, Any]) -> dict[str, Any]:
+    """The data owner's keys, each its default unless given; an unknown key is a TypeError."""
+    data = {k: s.default for k, s in BASE_SPECS.items() if s.owner == "data"}
+    unknown = sorted(set(keys) - set(data))
+    if unknown:
+        raise TypeError(f"not a data key of the recipe: {', '.join(unknown)}")
+    return {**data, **keys}
+
+
+def flag_keys(specs: dict[str, Key]) -> dict[str, str]:
+    """key -> its train.py flag, for the keys that have one."""
+    return {k: s.flag for k, s in specs.items() if s.flag}
+
+
+def parse_value(key: str, text: str, default: Any, spec: Key, flag: str = "") -> Any:
+    """`text` as the type of `default`, checked against `spec`; a UserError says what is wrong, in
+    --set's words, or in a flag's (`flag`: "--epochs") where the value came from one."""
     if spec.optional and text.lower() == "none":
         return None
     kind = type(default) if default is not None else type(spec.choices[0]) if spec.choices else str
@@ -75,10 +119,10 @@ def parse_value(key: str, text: str, default: Any, spec: Key) -> Any:
             value = kind(text)
     except ValueError:
         want = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string")
-        raise UserError(f"--set {key}={text}: {key} takes {want}") from None
+        raise UserError(f"takes {want}, got {text!r}" if flag else f"--set {key}={text}: {key} takes {want}") from None
     rule = _broken_rule(value, spec)
     if rule:
-        raise UserError(f"--set {key}={text}: {key} must be {rule}")
+        raise UserError(f"must be {rule}, got {text}" if flag else f"--set {key}={text}: {key} must be {rule}")
     return value
 
 

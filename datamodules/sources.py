@@ -28,7 +28,7 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 CACHE_NAME = "cifar10_uint8_cache.pt"  # a CIFAR-10 tree's cache; other trees' is "uint8_cache.pt"
-# What a model is built for (CIFAR10DataModule.model_inputs), for models whose checkpoints predate
+# What a model is built for (ImageDataModule.model_inputs), for models whose checkpoints predate
 # other data sets and so do not record it: CIFAR-10's.
 CIFAR10_INPUTS = {"num_classes": len(CLASSES), "image_size": 32, "mean": list(CIFAR10_STATS[0]),
                   "std": list(CIFAR10_STATS[1])}

@@ -10,7 +10,7 @@ Per epoch (fit): train/loss, train/acc, val/loss, val/acc, and test/loss, test/a
 module scores the test set every epoch (its second validation dataloader). Losses are plain
 cross-entropy (the training objective adds the model's label smoothing). The final evaluation is
 `trainer.test` on the best checkpoint over [val, test], with the model's TTA: best_val/* and
-best_test/* (names: core/records.py). All with logger=False: callbacks/tensorboard.py writes TensorBoard.
+best_test/* (names: core/run_folder.py). All with logger=False: callbacks/tensorboard.py writes TensorBoard.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from core.errors import UserError
+from core import recipe
 from core.recipe import BASE_SPECS, Key
-from core.records import FINAL_PREFIX, STAGES
+from core.run_folder import FINAL_PREFIX, STAGES
 from datamodules.augment import normalize
 from datamodules.sources import CIFAR10_INPUTS
 from lit_modules.optim import make_optimizer, make_schedule
@@ -56,23 +57,12 @@ class BaseClassifier(OwnStep, pl.LightningModule):
     # A sentence for the report's training details when the network starts from more than
     # PyTorch's default initialisation.
     init_note: ClassVar[str] = ""
-    # The recipe: every setting a model's run has, for the network and this module, the data module
-    # and the Trainer (core/recipe.py says which reads what, and checks values). A model overrides the
-    # ones it changes in `defaults`, and declares keys of its own in `specs`.
-    base_defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
-        "momentum": 0.9, "nesterov": False, "label_smoothing": 0.0,
-        "schedule": None, "warmup": 0.0, "start_lr_frac": 1.0, "end_lr_frac": 1.0,  # per-step warmup+linear
-        "tta": 0,  # test-time augmentation of the final val/test evaluation: 0 none, 1 mirror, 2 +translate
-        "augment": True, "aug_padding": 4, "aug_pad_mode": "constant",  # the crop: pad, then random 32x32
-        "aug_flip": "random",  # "alternate": airbench's alternating flip (datamodules/cifar10.py), or "none"
-        "channels_last": False,  # NHWC convs: faster for conv nets with oneDNN on CPU and tensor cores on GPU
-        "val_size": 5000,  # training images held out for validation (--val-size overrides)
-        "test_every_epoch": True,  # score the test set after each epoch too (a test curve beside val's)
-        "lookahead": False,  # airbench's lookahead EMA of the weights (callbacks/lookahead.py)
-    }
+    # The recipe (core/recipe.py declares every base key: owner, rule, default, flag). A model changes
+    # base keys' defaults in `defaults` and declares keys of its own, with their defaults, in `specs`.
     defaults: ClassVar[dict[str, Any]] = {}
     specs: ClassVar[dict[str, Key]] = {}
+    # Where the report puts it: "baseline" (task 1), "custom" (task 2) or "transfer" (task 3).
+    role: ClassVar[str] = "custom"
     min_image_size: ClassVar[int] = 8  # the smallest input the network's downsampling allows
 
     def __init__(self, **overrides: Any):
@@ -111,7 +101,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
-        return {**cls.base_defaults, **cls.defaults}
+        return recipe.defaults_of(cls.all_specs(), cls.defaults)
 
     @classmethod
     def all_specs(cls) -> dict[str, Key]:

@@ -20,12 +20,12 @@ def conv_block(c_in: int, c_out: int, act: type[nn.Module] = nn.ReLU, downsample
 
 class LeNet(BaseClassifier):
     name = "lenet"
-    defaults = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
-                "activation": "relu", "downsample": "maxpool"}
-    specs = {"activation": Key("model", "activation after every conv and the hidden dense layer",
+    role = "baseline"
+    defaults = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"}  # the base keys' own
+    specs = {"activation": Key("model", "activation after every conv and the hidden dense layer", "relu",
                                choices=tuple(ACTIVATIONS)),
              "downsample": Key("model", "how each block halves the map: max pooling or a stride-2 conv",
-                               choices=("maxpool", "stride"))}
+                               "maxpool", choices=("maxpool", "stride"))}
 
     def build_network(self) -> nn.Module:
         act, down, size = ACTIVATIONS[self.hparams.activation], self.hparams.downsample, self.hparams.image_size

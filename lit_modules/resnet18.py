@@ -98,10 +98,11 @@ class UpsampledResNet18(nn.Module):
 
 class ResNet18(BaseClassifier):
     name = "resnet18"
-    defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "weights": "imagenet",
-                "train_frozen_bn": False, "channels_last": True}
-    specs = {"weights": Key("model", "start: torchvision's ImageNet weights, random (none), or a state-dict file"),
-             "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update")}
+    role = "transfer"
+    defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "channels_last": True}
+    specs = {"weights": Key("model", "start: torchvision's ImageNet weights, random (none), or a "
+                            "state-dict file", "imagenet", flag="--weights"),
+             "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update", False)}
 
     def build_network(self) -> nn.Module:
         hp = self.hparams

@@ -29,12 +29,13 @@ class VGGBN(BaseClassifier):
     defaults = {"epochs": 10, "batch_size": 256, "lr": 0.2, "optimizer": "sgd", "momentum": 0.9,
                 "nesterov": True, "weight_decay": 5e-4, "label_smoothing": 0.1, "schedule": "warmup_linear",
                 "warmup": 0.15, "start_lr_frac": 0.1, "end_lr_frac": 0.0, "tta": 1,
-                "channels_last": True, "batchnorm": True, "dropout": 0.0, "width": 1.0, "kernel_size": 3}
+                "channels_last": True}
     # The architecture switches the assignment's task 2 suggests experimenting with.
-    specs = {"batchnorm": Key("model", "BatchNorm after every conv (off: convs get biases)"),
-             "dropout": Key("model", "dropout before the final linear layer (0: none)", low=0, high=0.95),
-             "width": Key("model", "width multiplier of the four blocks (32-64-128-256 at 1)", above=0, high=8),
-             "kernel_size": Key("model", "conv kernel size (odd; padding keeps the map size)", low=1, high=7, odd=True)}
+    specs = {"batchnorm": Key("model", "BatchNorm after every conv (off: convs get biases)", True),
+             "dropout": Key("model", "dropout before the final linear layer (0: none)", 0.0, low=0, high=0.95),
+             "width": Key("model", "width multiplier of the four blocks (32-64-128-256 at 1)", 1.0, above=0, high=8),
+             "kernel_size": Key("model", "conv kernel size (odd; padding keeps the map size)", 3, low=1, high=7,
+                                odd=True)}
 
     def build_network(self) -> nn.Module:
         hp = self.hparams

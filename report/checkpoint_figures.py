@@ -1,42 +1,77 @@
-"""The report's figures that need a checkpoint and its data: first/last conv activations and
-weights, and the test confusion matrix. `python visualize.py filters|confusion` is their CLI.
+"""The report's figures that need a trained network: first/last conv activations and weights, and
+the test confusion matrix. `python visualize.py filters|confusion` is their CLI.
+
+A run's best checkpoint is read once (`load`), its data module built at most once, from the data
+folder its record names (absolute: the figures work from any folder), and the confusion matrix is
+the one the run's final test saved, recomputed only for runs older than that file.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from callbacks.confusion import confusion_counts, confusion_figure
-from report.figure import file_name, plt, save
+from core import run_folder
+from figures.style import file_name, plt, save
 from training import checkpoints
 
 
-def figure_name(target: str | Path, model_name: str) -> str:
-    """lenet-version_3: the model and its run folder, so that two runs' figures never share a file."""
-    path = Path(target)
-    run_dir = path.parent.parent if path.suffix == ".ckpt" else path
-    return file_name(f"{model_name}-{run_dir.name}")
+@dataclass
+class Trained:
+    """A run's best checkpoint (or a named .ckpt) as a model, with its record and, when asked, its data."""
+    model: Any
+    ckpt: dict
+    path: Path
+    record: dict | None
+    _dm: Any = field(default=None, repr=False)
+
+    @property
+    def run_dir(self) -> Path | None:
+        return run_folder.run_folder_of(self.path)
+
+    @property
+    def name(self) -> str:
+        """lenet-version_3: the model and its run folder, so that two runs' figures never share a file."""
+        where = self.run_dir.name if self.run_dir is not None else self.path.stem
+        return file_name(f"{self.model.name}-{where}")
+
+    def datamodule(self):
+        """The data the checkpoint was trained on: the same folder, split and seed."""
+        if self._dm is None:
+            from datamodules.images import ImageDataModule
+
+            hp = self.ckpt.get("datamodule_hyper_parameters", {})
+            recorded = ((self.record or {}).get("data") or {}).get("dir")  # absolute since the record has it
+            self._dm = ImageDataModule(recorded or hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000),
+                                       seed=hp.get("seed", 0), dataset=hp.get("dataset", "cifar10"),
+                                       resize_to=hp.get("resize_to"))
+            self._dm.setup("fit")
+        return self._dm
 
 
-def _datamodule(ckpt: dict):
-    """The data a checkpoint was trained on: the same folder, split and seed."""
-    from datamodules.cifar10 import CIFAR10DataModule
+def load(target: str | Path, record: dict | None = None) -> Trained:
+    """RUN_DIR (its best checkpoint) or a .ckpt; `record`: its run's metrics.json if already read."""
+    model, ckpt, path = checkpoints.load_model(target)
+    run_dir = run_folder.run_folder_of(path)
+    if record is None and run_dir is not None:
+        try:
+            record = run_folder.read_record(run_dir)
+        except Exception:  # a broken record: the checkpoint alone still names its data
+            record = None
+    return Trained(model, ckpt, path, record)
 
-    hp = ckpt.get("datamodule_hyper_parameters", {})
-    dm = CIFAR10DataModule(hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000), seed=hp.get("seed", 0),
-                           dataset=hp.get("dataset", "cifar10"), resize_to=hp.get("resize_to"))
-    dm.setup("fit")
-    return dm
 
+def plot_filters(t: Trained, image: int, out: Path) -> list[Path]:
+    """Three PNGs (image and first-conv maps, last-conv maps, first-conv weights); none for a
+    network without a conv layer."""
+    from figures.filters import activation_grid, capture, weight_grid
 
-def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
-    from callbacks.filters import activation_grid, capture, weight_grid
-
-    model, ckpt = checkpoints.load_model(target)
-    dm = _datamodule(ckpt)
+    dm = t.datamodule()
     pixels, label = dm.test_image(image)
-    cap = capture(model, pixels)
+    cap = capture(t.model, pixels)
+    if cap is None:
+        return []
     truth, guess = dm.classes[label], dm.classes[int(cap["logits"].argmax())]
-    name = figure_name(target, model.name)
     panels = [("image_first", [(cap["image"], f"test image {image}: {truth} (predicted {guess})"),
                                (activation_grid(cap["first"]), f"first conv ({cap['first_name']}): "
                                 f"{len(cap['first'])} maps of {cap['first'].shape[1]}x{cap['first'].shape[2]}")]),
@@ -51,23 +86,35 @@ def plot_filters(target: str | Path, image: int, out: Path) -> list[Path]:
             ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
             ax.set_title(title, fontsize=9)
             ax.axis("off")
-        fig.suptitle(name)
-        paths.append(save(fig, out / f"{name}_filters_{suffix}.png"))
+        fig.suptitle(t.name)
+        paths.append(save(fig, out / f"{t.name}_filters_{suffix}.png"))
     return paths
 
 
-def plot_confusion(target: str | Path, out: Path) -> Path:
-    """Confusion matrix and per-class accuracy of the best checkpoint on the test set, with the
-    model's TTA, as the run's final test accuracy was measured."""
+def confusion_counts_of(t: Trained):
+    """(k x k counts, classes) of the best checkpoint on the test set with the model's TTA: the ones
+    the run's final test saved, else computed the same way (runs older than that file)."""
     import torch
 
-    model, ckpt = checkpoints.load_model(target)
-    dm = _datamodule(ckpt)
+    from figures.confusion import confusion_counts
+
+    tta = t.model.hparams.get("tta", 0)
+    saved = run_folder.read_confusion(t.run_dir) if t.run_dir is not None else None
+    if saved is not None and saved.get("tta") == tta and run_folder.best_checkpoint(t.run_dir) == t.path:
+        return torch.tensor(saved["counts"]), list(saved["classes"])
+    dm = t.datamodule()
     images, labels = dm.test_set()
-    tta = model.hparams.get("tta", 0)
     with torch.no_grad():
-        preds = torch.cat([model.logits_with_tta(model.normalize(images[i:i + 500]), tta).argmax(1)
+        preds = torch.cat([t.model.logits_with_tta(t.model.normalize(images[i:i + 500]), tta).argmax(1)
                            for i in range(0, len(labels), 500)])
-    cm = confusion_counts(labels, preds, len(dm.classes))
-    name = figure_name(target, model.name)
-    return save(confusion_figure(cm, dm.classes, model.name, tta), out / f"{name}_confusion.png")
+    return confusion_counts(labels, preds, len(dm.classes)), list(dm.classes)
+
+
+def plot_confusion(t: Trained, out: Path) -> Path:
+    """Confusion matrix and per-class accuracy of the best checkpoint on the test set, with the
+    model's TTA, as the run's final test accuracy was measured."""
+    from figures.confusion import confusion_figure
+
+    cm, classes = confusion_counts_of(t)
+    return save(confusion_figure(cm, classes, t.model.name, t.model.hparams.get("tta", 0)),
+                out / f"{t.name}_confusion.png")

@@ -8,9 +8,8 @@ from typing import Sequence
 import matplotlib.ticker
 
 from core.errors import UserError
-from core.records import STAGES
-from report.figure import file_name, plt, save
-from training.run_dirs import read_metrics_file
+from core.run_folder import RECORD, STAGES, read_record_file
+from figures.style import file_name, plt, save
 
 COLORS = dict(zip(STAGES, ("tab:blue", "tab:orange", "tab:green")))
 
@@ -18,11 +17,11 @@ COLORS = dict(zip(STAGES, ("tab:blue", "tab:orange", "tab:green")))
 def load_run(path: str | Path) -> dict:
     """A run directory, its metrics.json, or a copy under another name (results/<model>.json)."""
     path = Path(path)
-    file = path if path.suffix == ".json" else path / "metrics.json"
+    file = path if path.suffix == ".json" else path / RECORD
     if not file.is_file():
         raise UserError(f"{file} does not exist; pass a run directory written by train.py "
                         f"(lightning_logs/<model>/version_N) or its metrics.json")
-    m = read_metrics_file(file)
+    m = read_record_file(file)
     if not m.get("epochs"):
         raise UserError(f"{file.parent} has no finished epoch yet (status: {m.get('status')}); nothing to plot")
     m["run_dir"], m["file"] = str(file.parent), file.name
@@ -49,7 +48,7 @@ def _epoch_axis(ax, epochs: list[int]) -> None:
 
 def run_name(m: dict) -> str:
     """model-version_N (a run folder) or model-<file name> (a copied metrics.json): unique per run."""
-    where = Path(m["run_dir"]).name if m.get("file", "metrics.json") == "metrics.json" else Path(m["file"]).stem
+    where = Path(m["run_dir"]).name if m.get("file", RECORD) == RECORD else Path(m["file"]).stem
     return f"{m['model']}-{where}"
 
 

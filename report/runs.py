@@ -14,7 +14,7 @@ from typing import Sequence
 from core.errors import UserError
 from report.curves import load_run
 from report.tables import dataset, same_setup
-from training import run_dirs
+from core import run_folder
 
 
 def finished_runs(logdir: Path) -> list[dict]:
@@ -22,13 +22,13 @@ def finished_runs(logdir: Path) -> list[dict]:
     with a warning (one broken run does not spoil the report)."""
     runs, broken = [], []
     for model_dir in sorted(p for p in logdir.iterdir() if p.is_dir()) if logdir.is_dir() else []:
-        for run_dir in run_dirs.versions(logdir, model_dir.name):
+        for run_dir in run_folder.versions(logdir, model_dir.name):
             try:
-                if (run_dirs.read_metrics(run_dir) or {}).get("epochs"):
+                if (run_folder.read_record(run_dir) or {}).get("epochs"):
                     runs.append(load_run(run_dir))
             except UserError as e:
                 print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
-                broken.append(run_dir / "metrics.json")
+                broken.append(run_dir / run_folder.RECORD)
     if not runs and broken:
         raise UserError(f"no readable run in {logdir}: {', '.join(map(str, broken))} "
                         f"{'is' if len(broken) == 1 else 'are'} broken (see the warnings above)")

@@ -8,18 +8,16 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from report.figure import file_name, plt, save
+from core import run_folder
+from core.errors import UserError
+from figures.style import file_name, plt, save
+from studies.store import best_trial, run_dirs
 
 
 def _words(params: dict) -> str:
     from studies.space import set_words
 
     return " ".join(set_words(params))
-
-
-def run_dirs(trial) -> list[str]:
-    """The trial's run folders, one per seed, as its runs told the study (callbacks/optuna_trial.py)."""
-    return [v for k, v in sorted(trial.user_attrs.items()) if k.startswith("run_dir_seed")]
 
 
 def trials_table(study) -> str:
@@ -54,22 +52,17 @@ def trials_table(study) -> str:
     return "\n".join(lines)
 
 
-def best_trial(study):
-    from optuna.trial import TrialState
-
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    return max(done, key=lambda t: t.value) if done else None
-
-
 def best_command(study, model: str) -> str | None:
     best = best_trial(study)
     if best is None:
         return None
     run = next(iter(run_dirs(best)), None)
-    if run and (Path(run) / "metrics.json").is_file():  # the trial's own command: every flag it passed through
-        import json
-
-        return json.loads((Path(run) / "metrics.json").read_text())["command"]
+    try:
+        record = run_folder.read_record(Path(run)) if run else None
+    except UserError:
+        record = None
+    if record is not None:  # the trial's own command: every flag it passed through
+        return record["command"]
     return f"python train.py --model {model} --set {_words(best.params)}"
 
 
@@ -104,7 +97,7 @@ def figures(study, out: Path) -> list[Path]:
 
 
 def report_section(r, logdir: Path) -> None:
-    """report.md's section (`r`: document.py's report) for the tune.py studies in the logdir's
+    """report.md's section (`r`: report/page.py's Page) for the tune.py studies in the logdir's
     optuna.db: each study's trials, its best trial, and Optuna's figures."""
     from studies import store
 

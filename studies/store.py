@@ -4,6 +4,8 @@ start) or any SQLAlchemy URL Optuna accepts (postgresql://...), which several ma
 A study remembers what it searches (model and space, as user attributes); the same name with
 another model or space is refused, so two commands cannot mix their trials. Workers send a
 heartbeat: a trial whose process was killed is marked failed by the next worker to start one.
+Each run of a trial tells the study its folder (`RUN_DIR_ATTR`); the pruner and the choice of the
+best trial are here too, so tune.py, the trial's run and the report agree on them.
 """
 from __future__ import annotations
 
@@ -11,10 +13,34 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from callbacks.optuna_trial import make_pruner
 from core.errors import UserError
 
 HEARTBEAT_S, GRACE_S = 20, 60
+SQLITE_TIMEOUT_S = 60  # how long a writer waits for another process's lock on the SQLite file
+RUN_DIR_ATTR = "run_dir_seed{seed}"  # a trial's user attribute: the run folder of one of its seeds
+
+
+def run_dirs(trial) -> list[str]:
+    """The trial's run folders, one per seed, as its runs told the study."""
+    prefix = RUN_DIR_ATTR.split("{")[0]
+    return [v for k, v in sorted(trial.user_attrs.items()) if k.startswith(prefix)]
+
+
+def make_pruner(name: str):
+    """Optuna's pruner for tune.py's --prune: median (after 2 trials and 1 epoch) or none."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def best_trial(study):
+    """The complete trial with the highest objective, or None."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    return max(done, key=lambda t: t.value) if done else None
 
 
 def default_url(logdir: str | Path) -> str:
@@ -22,8 +48,9 @@ def default_url(logdir: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
-def storage(url: str):
-    """Optuna's RDB storage for `url`; a malformed or unreachable URL is a one-line UserError."""
+def storage(url: str, heartbeat: bool = True):
+    """Optuna's RDB storage for `url`; a malformed or unreachable URL is a one-line UserError.
+    `heartbeat`: this process runs trials (tune.py), not one seed's run of a trial."""
     import optuna
 
     # Optuna's own log lines (a study created, a trial's traceback) would bury train.py's output and
@@ -32,10 +59,10 @@ def storage(url: str):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=GRACE_S)
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
     except Exception as e:  # sqlalchemy's ArgumentError, OperationalError, a missing driver ...
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "

@@ -1,5 +1,11 @@
-"""One seed of a trial, from tune.py's side: `python train.py ...` as a child process that knows
-its trial (callbacks/optuna_trial.py), and what it left: its run folder, its record, its state."""
+"""One seed of a study's run, from tune.py's side: `python train.py ...` as a child process, told
+in the environment (`ENV`) which trial it is a seed of (callbacks/optuna_trial.py is the child's
+side), and what it left: its run folder, its record, its state. A trial's seeds and `--confirm`'s
+fresh-seed runs both go through `run_seed`; a confirm run belongs to no trial.
+
+The child names its run folder in a hand-off file (`handoff` in the spec) as soon as it has one,
+so the parent never guesses it from the logdir's listing.
+"""
 from __future__ import annotations
 
 import json
@@ -7,12 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from callbacks.optuna_trial import ENV
-from core.records import write_json
+from core import run_folder
+from core.errors import UserError
 
+ENV = "CIFAR_LIGHTNING_TRIAL"  # {"seed", "handoff", and for a trial: "storage", "study", "trial_id", "number", "prune", "report"}
 TRAIN = Path(__file__).resolve().parents[1] / "train.py"
 
 
@@ -27,38 +35,55 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_seed(trial, argv: list[str], seed: int, prune: str, report: bool, storage_url: str) -> tuple[int, dict | None, Path | None]:
-    """(exit code, the run's metrics.json, its folder). Ctrl-C reaches the child too (one process
-    group); tune.py waits for it to stop cleanly before the KeyboardInterrupt goes on."""
-    spec = {"storage": storage_url, "study": trial.study.study_name, "trial_id": trial._trial_id,
-            "number": trial.number, "seed": seed, "prune": prune, "report": report}
-    env = dict(os.environ, **{ENV: json.dumps(spec)})
-    child = subprocess.Popen([sys.executable, str(TRAIN), *argv, "--seed", str(seed)], env=env,
-                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+def trial_spec(trial, storage_url: str, prune: str, report: bool) -> dict[str, Any]:
+    """What a trial's run needs to find its trial in the study."""
+    return {"storage": storage_url, "study": trial.study.study_name, "trial_id": trial._trial_id,
+            "number": trial.number, "prune": prune, "report": report}
+
+
+def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None) -> tuple[int, dict | None, Path | None]:
+    """`python train.py ARGV --seed SEED` -> (exit code, its metrics.json, its run folder). `spec`:
+    the trial it is a seed of (trial_spec), None for a run of no trial. Ctrl-C reaches the child too
+    (one process group); this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
+    fd, handoff = tempfile.mkstemp(prefix="run_dir_", suffix=".txt")
+    os.close(fd)
+    env = dict(os.environ, **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
     try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        child.wait()  # it stops at its next batch, keeping its last finished epoch
-        mark(_run_dir(trial, seed), "failed (stopped)")
-        raise
-    run_dir = _run_dir(trial, seed)
-    record = run_dir / "metrics.json" if run_dir else None
-    data = json.loads(record.read_text()) if record and record.is_file() else None
+        child = subprocess.Popen([sys.executable, str(TRAIN), *argv, "--seed", str(seed)], env=env,
+                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            child.wait()  # it stops at its next batch, keeping its last finished epoch
+            mark(_handed_off(handoff), "failed (stopped)")
+            raise
+        run_dir = _handed_off(handoff)
+    finally:
+        Path(handoff).unlink(missing_ok=True)
+    try:
+        data = run_folder.read_record(run_dir) if run_dir else None
+    except UserError:  # a record broken by a killed run: the run failed
+        data = None
     return code, data, run_dir
 
 
-def _run_dir(trial, seed: int) -> Path | None:
-    """The folder the child run told the study (None if it stopped before it had one)."""
-    attrs = trial.study._storage.get_trial(trial._trial_id).user_attrs
-    return Path(attrs[f"run_dir_seed{seed}"]) if f"run_dir_seed{seed}" in attrs else None
+def _handed_off(handoff: str) -> Path | None:
+    text = Path(handoff).read_text().strip() if Path(handoff).is_file() else ""
+    return Path(text) if text else None
+
+
+def tell_parent(spec: dict[str, Any], run_dir: Path) -> None:
+    """In the child: its run folder, into the hand-off file the parent named."""
+    if spec.get("handoff"):
+        Path(spec["handoff"]).write_text(str(run_dir))
 
 
 def mark(run_dir: Path | None, state: str) -> None:
     """The trial's end, where the run could not say it (a failure, a stop): into its metrics.json."""
-    record = run_dir / "metrics.json" if run_dir else None
-    if record is None or not record.is_file():
+    try:
+        data = run_folder.read_record(run_dir) if run_dir else None
+    except UserError:
         return
-    data: dict[str, Any] = json.loads(record.read_text())
-    if data.get("study"):
+    if data and data.get("study"):
         data["study"]["state"] = state
-        write_json(record, data)
+        run_folder.write_record(run_dir, data)

@@ -80,7 +80,7 @@ def steps_as_written(run_dir):
 def test_capture_finds_resnet18s_first_and_last_convs():
     import torch
 
-    from callbacks.filters import activation_grid, capture
+    from figures.filters import activation_grid, capture
     from lit_modules.resnet18 import ResNet18
     cap = capture(ResNet18(weights="none"), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
     assert cap["first_name"] == "net.backbone.conv1" and cap["first"].shape == (64, 128, 128)

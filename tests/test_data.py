@@ -12,7 +12,7 @@ from conftest import N_TEST, N_TRAIN, write_folder_tree
 from core.errors import UserError
 from datamodules import folder, sources
 from datamodules.augment import normalize, random_crop_flip
-from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.images import ImageDataModule
 from datamodules.sampler import BatchIndexSampler, _Tensors
 
 
@@ -47,7 +47,7 @@ def test_corrupted_torchvision_batch_is_a_clear_error(torchvision_data):
 
 def test_split_sizes_and_determinism(folder_data):
     def split(seed):
-        dm = CIFAR10DataModule(str(folder_data), val_size=20, seed=seed)
+        dm = ImageDataModule(str(folder_data), val_size=20, seed=seed)
         dm.setup("fit")
         return dm
 
@@ -60,7 +60,7 @@ def test_split_sizes_and_determinism(folder_data):
 
 def test_val_size_too_large_is_a_clear_error(folder_data):
     with pytest.raises(UserError, match="--val-size"):
-        CIFAR10DataModule(str(folder_data), val_size=120).setup("fit")
+        ImageDataModule(str(folder_data), val_size=120).setup("fit")
 
 
 def test_decoded_cache_is_reused_and_rebuilt_when_stale(tmp_path, monkeypatch):
@@ -101,7 +101,7 @@ def test_an_extra_class_folder_is_named(tmp_path):
 
 def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path, offline):
     (tmp_path / "data").write_text("")
-    dm = CIFAR10DataModule(str(tmp_path / "data"))
+    dm = ImageDataModule(str(tmp_path / "data"))
     with pytest.raises(UserError, match="is a file"):
         dm.prepare_data()
 
@@ -168,7 +168,7 @@ def test_normalize_uses_the_statistics_it_is_given():
 
 
 def test_offline_with_no_data_names_the_path_and_layouts(tmp_path, offline):
-    dm = CIFAR10DataModule(str(tmp_path / "nothing"))
+    dm = ImageDataModule(str(tmp_path / "nothing"))
     with pytest.raises(UserError) as e:
         dm.prepare_data()
     msg = str(e.value)

@@ -13,7 +13,7 @@ import visualize
 from conftest import offline_args, offline_kwargs, write_folder_tree
 from core.errors import UserError
 from datamodules import folder, sources
-from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.images import ImageDataModule
 from lit_modules import MODELS
 from report import checkpoint_figures
 
@@ -42,13 +42,13 @@ def test_fake_cifar100_batches_load_with_fine_labels(cifar100_data):
     assert torch.equal(a.train_images[:, 0, 0, 0].long(), 2 * a.train_labels)  # fine, not coarse, labels
     assert a.classes == tuple(f"fine_{i:02d}" for i in range(100))
     assert (a.mean, a.std) == sources.CIFAR100_STATS and "CIFAR100" in a.source
-    dm = CIFAR10DataModule(str(cifar100_data), dataset="cifar100", val_size=50, seed=0)
+    dm = ImageDataModule(str(cifar100_data), dataset="cifar100", val_size=50, seed=0)
     dm.setup("fit")
     assert dm.sizes == {"train": 150, "val": 50, "test": 100} and dm.model_inputs["num_classes"] == 100
 
 
 def test_cifar100_offline_with_no_data_is_one_line_naming_its_folder(tmp_path, offline):
-    dm = CIFAR10DataModule(str(tmp_path / "none"), dataset="cifar100")
+    dm = ImageDataModule(str(tmp_path / "none"), dataset="cifar100")
     with pytest.raises(UserError, match=r"no CIFAR-100 data in .*cifar-100-python/") as e:
         dm.prepare_data()
     assert "\n" not in str(e.value)
@@ -75,7 +75,7 @@ def test_a_cifar10_tree_keeps_its_labels_split_and_cache(tmp_path):
     assert torch.load(root / sources.CACHE_NAME)["fingerprint"] == old_fingerprint(root)
     splits = []
     for dataset in ("cifar10", "folder"):
-        dm = CIFAR10DataModule(str(root), dataset=dataset, val_size=5, seed=3)
+        dm = ImageDataModule(str(root), dataset=dataset, val_size=5, seed=3)
         dm.setup("fit")
         splits.append(dm.val_idx)
     assert torch.equal(splits[0], splits[1])

@@ -15,11 +15,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import train
 from conftest import offline_args
-from core.records import write_json
+from core.run_folder import write_json
 from datamodules.augment import random_crop_flip
 from lit_modules import MODELS
 from lit_modules.optim import make_optimizer, warmup_linear
-from callbacks.confusion import confusion_counts, confusion_figure
+from figures.confusion import confusion_counts, confusion_figure
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_the_confusion_figure_draws_each_count_in_its_cell():
 
 
 def test_the_weight_grid_shows_each_filter_scaled_on_its_own():
-    from callbacks.filters import weight_grid
+    from figures.filters import weight_grid
 
     w = torch.stack([torch.full((3, 2, 2), float(i)) + torch.arange(4.).view(1, 2, 2) * (i + 1) for i in range(4)])
     grid = weight_grid(w, min_size=2)  # 2x2 grid of 2x2 tiles, 1-pixel borders

@@ -123,14 +123,14 @@ def test_the_epoch_train_loss_and_accuracy_are_over_every_training_image(folder_
 
     import pytorch_lightning as pl
 
-    from datamodules.cifar10 import CIFAR10DataModule
+    from datamodules.images import ImageDataModule
 
     assert train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--lr", "1e-12", "--no-augment",
                        "--batch-size", "48", "--val-size", "20", "--data-dir", str(folder_data),
                        "--logdir", str(tmp_path)]) == 0
     row = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())["epochs"][0]
     pl.seed_everything(0, verbose=False)  # as train.py seeds before it builds the model
-    dm = CIFAR10DataModule(str(folder_data), val_size=20, seed=0)
+    dm = ImageDataModule(str(folder_data), val_size=20, seed=0)
     dm.setup("fit")
     model = MODELS["lenet"](**dm.model_inputs)
     images, labels = dm.arrays.train_images[dm.train_idx], dm.arrays.train_labels[dm.train_idx]

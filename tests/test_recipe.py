@@ -10,7 +10,7 @@ from torch import nn
 
 import train
 from conftest import offline_args
-from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.images import ImageDataModule
 from lit_modules import MODELS
 from training import run as training_run
 
@@ -58,7 +58,7 @@ def test_every_model_key_set_on_the_command_line_reaches_the_model(name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_data_key_set_on_the_command_line_reaches_the_data_module(name):
     groups, wanted = recipe_with_every_key_changed(name, "data")
-    dm = CIFAR10DataModule("unused", **groups["data"])
+    dm = ImageDataModule("unused", **groups["data"])
     assert {k: dm.hparams[k] for k in wanted} == wanted
 
 
@@ -209,7 +209,7 @@ def test_a_flags_value_obeys_its_keys_rule():
 
 
 def test_row_keys_drop_the_final_prefix():
-    from core.records import row_key
+    from core.run_folder import row_key
 
     assert row_key("val/acc") == row_key("best_val/acc") == "val_acc"
     assert row_key("best_test/loss") == "test_loss"

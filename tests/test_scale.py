@@ -12,11 +12,11 @@ import torch
 import train
 from conftest import ROOT
 from core import devices
-from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.images import ImageDataModule
 
 
 def test_device_resident_data_gives_batches_already_on_that_device(folder_data):
-    dm = CIFAR10DataModule(str(folder_data), batch_size=16, val_size=20, on_device=True)
+    dm = ImageDataModule(str(folder_data), batch_size=16, val_size=20, on_device=True)
     dm.setup("fit")
     dm.to_device(torch.device("cpu"))  # what setup() does with the trainer's root device
     x, y = next(iter(dm.train_dataloader()))
@@ -124,7 +124,7 @@ def measures_what_one_process_measures(run_dir, folder_data) -> None:
     from lit_modules.lenet import LeNet
     ckpt = next((run_dir / "checkpoints").glob("best-*.ckpt"))
     model = LeNet.load_from_checkpoint(ckpt, map_location="cpu").eval()
-    dm = CIFAR10DataModule(str(folder_data), val_size=31, seed=m["seed"])
+    dm = ImageDataModule(str(folder_data), val_size=31, seed=m["seed"])
     dm.setup("fit")
     with torch.no_grad():
         for images, labels, key in ((dm.arrays.train_images[dm.val_idx], dm.arrays.train_labels[dm.val_idx], "val"),

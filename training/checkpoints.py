@@ -1,10 +1,12 @@
-"""Checkpoints, in one place: reading one with a clear error, finding a run's best, and rebuilding
-its model from the registry name stored in its hyperparameters."""
+"""Checkpoints, in one place: reading one (weights only) with a clear error, and rebuilding its
+model from the registry name stored in its hyperparameters. Where they lie in a run folder is
+core/run_folder.py's business."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from core import run_folder
 from core.errors import UserError
 
 
@@ -53,35 +55,21 @@ def finished_epochs(ckpt: dict[str, Any]) -> int:
     return int(ckpt["epoch"]) + 1
 
 
-def read_model(path: Path, name: str) -> dict[str, Any]:
-    """A checkpoint file as a dict, after checking it holds model `name`."""
-    ckpt = read(path)
+def check_model(ckpt: dict[str, Any], path: Path, name: str) -> None:
+    """The checkpoint (read) holds model `name`; else a UserError saying which it holds."""
     saved = model_name(ckpt)
     if saved != name:
         raise UserError(f"checkpoint {path} holds a {saved or ckpt['hyper_parameters'].get('model')} model, "
                         f"not {name}; match --model to it")
-    return ckpt
-
-
-def epochs_of(path: Path, name: str) -> int:
-    """The number of finished epochs in a checkpoint file, after checking it holds model `name`."""
-    return finished_epochs(read_model(path, name))
-
-
-def best_in(run_dir: Path) -> Path:
-    """A run's best checkpoint (by val acc), or its only one."""
-    found = sorted((run_dir / "checkpoints").glob("best-*.ckpt")) or sorted((run_dir / "checkpoints").glob("*.ckpt"))
-    if not found:
-        raise UserError(f"{run_dir} has no checkpoint in {run_dir / 'checkpoints'}; the run ended before its first epoch")
-    return found[-1]
 
 
 def load_model(target: str | Path):
-    """RUN_DIR (its best checkpoint) or a .ckpt -> (model in eval mode, the checkpoint dict)."""
+    """RUN_DIR (its best checkpoint) or a .ckpt -> (model in eval mode, the checkpoint dict, its path),
+    the checkpoint read once."""
     from lit_modules import MODELS
 
     path = Path(target)
-    path = best_in(path) if path.is_dir() else path
+    path = run_folder.best_checkpoint(path) if path.is_dir() else path
     ckpt = read(path)
     name = model_name(ckpt)
     if name is None:
@@ -91,7 +79,7 @@ def load_model(target: str | Path):
     model = cls(**{**ckpt["hyper_parameters"], **offline})
     check_fits(model, ckpt, path)
     model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), ckpt
+    return model.eval(), ckpt, path
 
 
 def check_fits(model, ckpt: dict[str, Any], path: Path) -> None:

@@ -6,6 +6,8 @@ import argparse
 import math
 from typing import Sequence
 
+from core.errors import UserError
+
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not the usage block
@@ -40,22 +42,46 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _key_flags(p: argparse.ArgumentParser) -> None:
+    """The recipe keys that have a flag (core/recipe.py's `flag`), each parsed and checked by its
+    key's own rule: a flag and `--set` can never disagree on what a value means."""
+    from core import recipe
+    from lit_modules import MODELS
+
+    owners: dict[str, list[str]] = {}
+    specs: dict[str, tuple[recipe.Key, object]] = {}
+    for name, cls in MODELS.items():
+        defaults = cls.all_defaults()
+        for key, spec in cls.all_specs().items():
+            if spec.flag:
+                owners.setdefault(key, []).append(name)
+                specs.setdefault(key, (spec, defaults[key]))
+    for key, (spec, default) in specs.items():
+        only = "" if len(owners[key]) == len(MODELS) else f" ({', '.join(owners[key])} only)"
+        if isinstance(default, bool):  # a switch: the flag sets the other value
+            p.add_argument(spec.flag, dest=key, action="store_const", const=not default,
+                           help=f"the same as --set {key}={str(not default).lower()}: {spec.help}{only}")
+            continue
+
+        def parse(text: str, key=key, spec=spec, default=default):
+            try:
+                return recipe.parse_value(key, text, default, spec, flag=spec.flag)
+            except UserError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        p.add_argument(spec.flag, dest=key, type=parse, metavar="|".join(map(str, spec.choices)) or None,
+                       help=f"{spec.help}{only} (default: the model's; the same as --set {key}=...)")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from core.devices import PRECISIONS
     from datamodules.sources import DATASETS
     from lit_modules import MODELS
-    from lit_modules.optim import OPTIMIZERS
 
     p = OneLineParser(prog="train.py", description="Train an image classifier (CIFAR-10 by default) with PyTorch Lightning.")
     p.add_argument("--model", choices=list(MODELS), help="which network to train (with --resume PATH: the checkpoint's)")
     p.add_argument("--gpus", type=int, default=None,
                    help="number of GPUs, 0 for CPU (default: one GPU if there is one, else CPU)")
-    p.add_argument("--epochs", type=_positive(int), help="default: the model's")
-    p.add_argument("--batch-size", type=_positive(int), help="default: the model's")
-    p.add_argument("--lr", type=_positive(float), help="default: the model's")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the model's")
-    p.add_argument("--weights", metavar="imagenet|none|PATH",
-                   help="resnet18's start: torchvision's ImageNet weights (default), random, or a state-dict file")
+    _key_flags(p)
     p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="0 to 2**32 - 1")
     p.add_argument("--dataset", choices=list(DATASETS), default="cifar10",
                    help="; ".join(f"{k}: {s.accepts}" for k, s in DATASETS.items())
@@ -66,14 +92,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--logdir", type=_nonempty, default="lightning_logs")
     p.add_argument("--num-workers", type=_bounded(int, 0), default=0,
                    help="DataLoader workers; 0 is fastest here, batches are slices of in-memory tensors")
-    p.add_argument("--precision", choices=PRECISIONS, help="default: bf16-mixed on a GPU, 32 on the CPU")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: what the device does natively: bf16-mixed on CUDA from compute capability 8.0, "
+                        "16-mixed on 7.x, else 32")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (pays off on a GPU)")
     p.add_argument("--num-nodes", type=_positive(int), default=1, help="machines for multi-node DDP")
     p.add_argument("--cpu-processes", type=_positive(int), default=1,
                    help="with --gpus 0: DDP over N CPU processes (tests the multi-GPU path without GPUs)")
-    p.add_argument("--val-size", type=_positive(int), help="training images held out for validation (default: the model's)")
-    p.add_argument("--no-augment", dest="augment", action="store_const", const=False,
-                   help="turn off crop+flip (the same as --set augment=false)")
     p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="any of the model's defaults, e.g. --set weight_decay=0 aug_flip=none (see --show-defaults)")
     p.add_argument("--show-defaults", action="store_true", help="print every key of --model's recipe and exit")

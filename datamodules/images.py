@@ -1,9 +1,9 @@
-"""The LightningDataModule of CIFAR-10 and the other data sets (datamodules/sources.py): uint8
-tensors in memory, batches cut by index, augmented on device.
+"""The LightningDataModule of every data set (datamodules/sources.py: CIFAR-10, CIFAR-100, a folder
+of images): uint8 tensors in memory, batches cut by index, augmented on device.
 
-    dm = CIFAR10DataModule(data_dir="data", batch_size=64)   # downloads into data/ when missing
-    dm = CIFAR10DataModule(data_dir="../cifar10-jpeg")       # or a class-folder tree, offline
-    dm = CIFAR10DataModule(data_dir="data", dataset="cifar100")
+    dm = ImageDataModule(data_dir="data", batch_size=64)   # CIFAR-10, downloaded into data/ when missing
+    dm = ImageDataModule(data_dir="../cifar10-jpeg")       # or a class-folder tree, offline
+    dm = ImageDataModule(data_dir="data", dataset="cifar100")
 
 Validation returns two dataloaders, [val, test], so the test set is scored every epoch on the same
 x-axis as train and val (or [val] alone with test_every_epoch=False). `test_dataloader` is the
@@ -22,21 +22,20 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from core import recipe
 from datamodules import sources
 from datamodules.augment import normalize, random_crop_flip, scaled_padding
 from datamodules.sampler import BatchIndexSampler, _Tensors
 
 
-class CIFAR10DataModule(pl.LightningDataModule):
-    def __init__(self, data_dir: str = "data", batch_size: int = 64, num_workers: int = 0,
-                 val_size: int = 5000, seed: int = 0, augment: bool = True, eval_batch_size: int = 500,
-                 aug_padding: int = 4, aug_pad_mode: str = "constant", on_device: bool = False,
-                 aug_flip: str = "random", test_every_epoch: bool = True, dataset: str = "cifar10",
-                 resize_to: int | None = None):
-        """The data keys of a model's recipe (core/recipe.py) arrive here whole:
-        `aug_padding`/`aug_pad_mode`: the training crop pads by that many pixels (zeros, or
-        "reflect") and cuts the image size again; the padding is for 32x32 images and scales with
-        the image size. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
+class ImageDataModule(pl.LightningDataModule):
+    def __init__(self, data_dir: str | Path = "data", num_workers: int = 0, seed: int = 0, eval_batch_size: int = 500,
+                 on_device: bool = False, dataset: str = "cifar10", resize_to: int | None = None, **keys):
+        """`keys`: the data keys of a model's recipe (core/recipe.py declares them: batch_size,
+        val_size, augment, aug_padding, aug_pad_mode, aug_flip, test_every_epoch), each its default
+        when left out. `aug_padding`/`aug_pad_mode`: the training crop pads by that many pixels
+        (zeros, or "reflect") and cuts the image size again; the padding is for 32x32 images and
+        scales with the image size. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
         "alternate" (see BatchIndexSampler) or "none". `augment=False` turns crop and flip off.
         `on_device`: keep the whole data set on the trainer's device (a GPU holds CIFAR-10's 180 MB of
         uint8 easily): batches are then gathered there and no host-to-device copy is left in the loop.
@@ -44,7 +43,9 @@ class CIFAR10DataModule(pl.LightningDataModule):
         once, at the end), which saves a 10,000-image pass each epoch. `dataset`: a key of
         sources.DATASETS; `resize_to`: resize a folder tree's images to that square (--image-size)."""
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters({"data_dir": str(data_dir), **recipe.with_data_defaults(keys), "num_workers": num_workers,
+                                   "seed": seed, "eval_batch_size": eval_batch_size, "on_device": on_device,
+                                   "dataset": dataset, "resize_to": resize_to})
         self.data_dir = Path(data_dir)
         self.arrays: sources.ImageArrays | None = None
         self.train_idx = self.val_idx = None

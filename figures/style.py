@@ -1,4 +1,4 @@
-"""matplotlib for files only (no display needed), and how every figure of the report is saved."""
+"""matplotlib for files and TensorBoard only (no display needed), and how every figure file is saved."""
 from __future__ import annotations
 
 import re

@@ -1,13 +1,12 @@
 """The confusion matrix as a figure: TensorBoard's image at the end of a run (from the final
-evaluation's counts) and the report's PNG (visualize.py confusion) draw the same one."""
+evaluation's counts) and the report's PNG (visualize.py confusion) draw the same one, from the
+same counts (saved beside the run's record when its final test ends)."""
 from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # files and TensorBoard only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+from core.recipe import tta_name
+from figures.style import plt
 
 
 def confusion_counts(labels, preds, k: int):
@@ -17,16 +16,14 @@ def confusion_counts(labels, preds, k: int):
     return torch.bincount(labels * k + preds, minlength=k * k).view(k, k)
 
 
-TTA = {0: "no TTA", 1: "mirror TTA", 2: "mirror+translate TTA"}
-
-
 def confusion_figure(cm, classes: Sequence[str], name: str, tta: int):
     """`cm`: k x k counts (row: true class, column: predicted), as from the model's `tta` level.
     Up to 20 classes: the matrix with counts, classes named on both axes. More (CIFAR-100): the
     matrix as an image beside every class's accuracy, sorted."""
     k = len(classes)
     per_class = cm.diag() / cm.sum(1).clamp_min(1)
-    title = (f"{name}: test confusion matrix ({TTA.get(tta, f'TTA {tta}')})\n"
+    tta_words = "no TTA" if tta == 0 else f"{tta_name(tta)} TTA"
+    title = (f"{name}: test confusion matrix ({tta_words})\n"
              f"{100 * per_class.mean():.2f}% mean per-class accuracy")
     rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
     if k > 20:
