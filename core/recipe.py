@@ -174,13 +174,6 @@ def check_together(recipe: dict[str, Any]) -> None:
             raise UserError(f"--set: {message}")
 
 
-def check(key: str, value: Any, spec: Key, flag: str) -> None:
-    """A value that came from a flag (--lr ...) obeys the same rule as one from --set."""
-    rule = None if value is None and spec.optional else _broken_rule(value, spec)
-    if rule:
-        raise UserError(f"{flag} {value}: must be {rule}")
-
-
 def split(recipe: dict[str, Any], specs: dict[str, Key]) -> dict[str, dict[str, Any]]:
     """{owner: {key: value}} for the three owners."""
     return {owner: {k: v for k, v in recipe.items() if specs[k].owner == owner} for owner in OWNERS}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core import run_folder
+from figures.confusion import confusion_counts, confusion_figure
 from figures.style import file_name, plt, save
 from training import checkpoints
 
@@ -96,8 +97,6 @@ def confusion_counts_of(t: Trained):
     the run's final test saved, else computed the same way (runs older than that file)."""
     import torch
 
-    from figures.confusion import confusion_counts
-
     tta = t.model.hparams.get("tta", 0)
     saved = run_folder.read_confusion(t.run_dir) if t.run_dir is not None else None
     if saved is not None and saved.get("tta") == tta and run_folder.best_checkpoint(t.run_dir) == t.path:
@@ -113,8 +112,6 @@ def confusion_counts_of(t: Trained):
 def plot_confusion(t: Trained, out: Path) -> Path:
     """Confusion matrix and per-class accuracy of the best checkpoint on the test set, with the
     model's TTA, as the run's final test accuracy was measured."""
-    from figures.confusion import confusion_figure
-
     cm, classes = confusion_counts_of(t)
     return save(confusion_figure(cm, classes, t.model.name, t.model.hparams.get("tta", 0)),
                 out / f"{t.name}_confusion.png")

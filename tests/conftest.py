@@ -26,20 +26,15 @@ N_TRAIN, N_TEST = 12, 4  # per class
 
 @contextlib.contextmanager
 def trainer_callback(callback):
-    """While open, the Trainer that train.main builds has `callback` too (appended)."""
+    """While open, the Trainer that train.main builds has `callback` too (training/run.py's public
+    `extra_callbacks` hook)."""
     from training import run as training_run
 
-    make = training_run._trainer
-
-    def with_callback(*a, **kw):
-        trainer = make(*a, **kw)
-        trainer.callbacks.append(callback)
-        return trainer
-    training_run._trainer = with_callback
+    training_run.extra_callbacks.append(callback)
     try:
         yield callback
     finally:
-        training_run._trainer = make
+        training_run.extra_callbacks.remove(callback)
 
 
 def offline_kwargs(name: str) -> dict:

@@ -123,12 +123,14 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "alexnet"], "invalid choice: 'alexnet'"),
-    (["--model", "lenet", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["--model", "lenet", "--epochs", "0"], "must be positive"),
-    (["--model", "lenet", "--batch-size", "-3"], "must be positive"),
-    (["--model", "lenet", "--lr", "0"], "must be positive"),
-    (["--model", "lenet", "--lr", "fast"], "is not a number"),
-    (["--model", "lenet", "--lr", "inf"], "must be positive and finite"),
+    (["--model", "lenet", "--optimizer", "rmsprop"], "must be one of adam, sgd, got rmsprop"),
+    (["--model", "lenet", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--model", "lenet", "--batch-size", "-3"], "argument --batch-size: must be at least 1, got -3"),
+    (["--model", "lenet", "--lr", "0"], "argument --lr: must be greater than 0, got 0"),
+    (["--model", "lenet", "--lr", "fast"], "argument --lr: takes a number, got 'fast'"),
+    (["--model", "lenet", "--lr", "inf"], "argument --lr: must be finite, got inf"),
+    (["--model", "lenet", "--epochs", "2.5"], "argument --epochs: takes an integer, got '2.5'"),
+    (["--model", "lenet", "--val-size", "0"], "argument --val-size: must be at least 1, got 0"),
     (["--model", "lenet", "--seed", "-1"], "must be from 0 to 4294967295"),
     (["--model", "lenet", "--seed", str(2**32)], "must be from 0 to 4294967295"),
     (["--model", "lenet", "--num-workers", "-1"], "must be 0 or more"),
@@ -164,7 +166,7 @@ def test_error_in_a_real_process_has_no_traceback(tmp_path):
 
 def test_weights_flag_is_refused_for_models_without_pretraining(folder_data, capsys):
     assert train.main(["--model", "lenet", "--weights", "none", "--data-dir", str(folder_data)]) == 2
-    assert "applies to pretrained models" in capsys.readouterr().err
+    assert "--weights applies to resnet18, not lenet; leave it out" in capsys.readouterr().err
 
 
 def test_a_lightning_older_than_the_floor_is_a_one_line_error(monkeypatch, capsys):

@@ -68,29 +68,23 @@ def test_label_smoothing_is_in_the_training_objective(smoothing):
     assert torch.allclose(_one_step(model, x, y), expected, atol=1e-6)
 
 
-class _Built(Exception):
-    """Stops a run right after its model is built, carrying the model's initial weights."""
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_the_seed_sets_the_initial_weights(name, folder_data, tmp_path, monkeypatch):
     """Same seed, same initial weights; another seed, other weights (weights, not metrics: the seed
     also moves the validation split)."""
-    from training import run as training_run
+    import pytorch_lightning as pl
 
-    build = training_run._model
+    from training.plan import plan_run
+    from training.run import Run
 
-    def built(*a):
-        model = build(*a)
-        raise _Built({k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()})
-    monkeypatch.setattr(training_run, "_model", built)
     weights = []
     for seed in (0, 0, 1):
         argv = ["--model", name, "--gpus", "0", "--seed", str(seed), "--val-size", "20",
                 "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]
-        with pytest.raises(_Built) as stop:
-            train.main(argv)
-        weights.append(stop.value.args[0])
+        run = Run(plan_run(argv))
+        pl.seed_everything(seed, workers=True, verbose=False)  # as Run.execute does first
+        model = run.build_model(run.load_data())
+        weights.append({k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()})
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert any(not torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 

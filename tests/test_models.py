@@ -52,9 +52,9 @@ def test_a_checkpoint_rebuilds_its_model_from_the_registry_name(name, tmp_path):
         path = tmp_path / f"{saved}.ckpt"
         torch.save({"hyper_parameters": {**model.hparams, "model": saved}, "state_dict": model.state_dict(),
                     "epoch": 2}, path)
-        loaded, ckpt = checkpoints.load_model(path)
+        loaded, ckpt, _ = checkpoints.load_model(path)
         assert type(loaded) is type(model) and loaded.hparams.lr == 0.123 and loaded.hparams.model == name
-        assert checkpoints.epochs_of(path, name) == 3
+        assert checkpoints.finished_epochs(ckpt) == 3
         x = torch.randn(2, 3, 32, 32)
         with torch.no_grad():
             assert torch.equal(loaded(x), model.eval()(x))

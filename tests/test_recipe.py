@@ -12,7 +12,8 @@ import train
 from conftest import offline_args
 from datamodules.images import ImageDataModule
 from lit_modules import MODELS
-from training import run as training_run
+from training.plan import plan_run
+from training.run import Run
 
 
 def other_value(default, spec):
@@ -38,8 +39,7 @@ def recipe_with_every_key_changed(name: str, owner: str) -> tuple[dict, dict]:
     defaults, specs = cls.all_defaults(), cls.all_specs()
     wanted = {k: other_value(defaults[k], s) for k, s in specs.items() if s.owner == owner}
     pairs = [f"{k}={'none' if v is None else v}" for k, v in wanted.items()]
-    args = train.parse_args(["--model", name, *offline_args(name), "--set", *pairs])
-    return training_run._recipe(args, cls), wanted
+    return plan_run(["--model", name, *offline_args(name), "--set", *pairs]).groups, wanted
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -68,16 +68,15 @@ def test_every_trainer_key_set_on_the_command_line_reaches_the_trainer(name, tmp
 
     from callbacks.metrics_json import MetricsJSON
 
-    groups, wanted = recipe_with_every_key_changed(name, "trainer")
-    args = train.parse_args(["--model", name, "--gpus", "0"])
-    trainer = training_run._trainer(args, groups["trainer"], {"accelerator": "cpu", "devices": 1}, "32",
-                                TensorBoardLogger(tmp_path), MetricsJSON(None, {"command": ""}), "")
+    cls = MODELS[name]
+    wanted = {k: other_value(cls.all_defaults()[k], s) for k, s in cls.all_specs().items() if s.owner == "trainer"}
+    plan = plan_run(["--model", name, "--gpus", "0", *offline_args(name), "--set", *(f"{k}={v}" for k, v in wanted.items())])
+    trainer = Run(plan).trainer(TensorBoardLogger(tmp_path), MetricsJSON(None, {"command": ""}), None)
     assert trainer.max_epochs == wanted["epochs"]
 
 
 def test_flags_and_set_agree_and_set_wins():
-    args = train.parse_args(["--model", "vgg_bn", "--lr", "0.1", "--no-augment", "--set", "lr=0.05", "tta=0"])
-    groups = training_run._recipe(args, MODELS["vgg_bn"])
+    groups = plan_run(["--model", "vgg_bn", "--lr", "0.1", "--no-augment", "--set", "lr=0.05", "tta=0"]).groups
     assert groups["model"]["lr"] == 0.05 and groups["model"]["tta"] == 0 and groups["data"]["augment"] is False
 
 
@@ -197,15 +196,18 @@ def test_values_on_a_rules_edge_are_taken(pair, value):
     assert recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), [pair])[key] == value
 
 
-def test_a_flags_value_obeys_its_keys_rule():
-    from core import recipe
-    from core.errors import UserError
+def test_every_flag_of_a_key_is_made_from_the_key(capsys):
+    """A flag that sets a recipe key is generated from its Key: dest, rule, and a switch's value."""
+    from core.recipe import flag_keys
 
-    specs = MODELS["vgg_bn"].all_specs()
-    with pytest.raises(UserError, match=r"^--val-size 0: must be at least 1$"):
-        recipe.check("val_size", 0, specs["val_size"], "--val-size")
-    recipe.check("val_size", 1, specs["val_size"], "--val-size")
-    recipe.check("schedule", None, specs["schedule"], "--set")  # optional: None is allowed
+    flags = {k: f for cls in MODELS.values() for k, f in flag_keys(cls.all_specs()).items()}
+    assert flags == {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
+                     "augment": "--no-augment", "val_size": "--val-size", "weights": "--weights"}
+    assert train.parse_args(["--model", "lenet", "--val-size", "1"]).val_size == 1  # the rule's edge is taken
+    assert train.parse_args(["--model", "lenet", "--no-augment"]).augment is False
+    with pytest.raises(SystemExit):
+        train.parse_args(["--model", "lenet", "--val-size", "0"])
+    assert "argument --val-size: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_row_keys_drop_the_final_prefix():

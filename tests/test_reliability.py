@@ -492,7 +492,7 @@ def test_seeds_that_stop_early_say_which_were_not_run(folder_data, tmp_path, cap
 def test_resume_last_takes_the_newest_run_that_no_process_is_writing(unbroken, tmp_path, capsys):
     import shutil
 
-    from training import run_dirs
+    from core import run_folder
 
     for v in ("version_0", "version_1", "version_2"):
         shutil.copytree(unbroken, tmp_path / "lenet" / v)
@@ -501,7 +501,8 @@ def test_resume_last_takes_the_newest_run_that_no_process_is_writing(unbroken, t
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume", "--epochs", "3"]) == 0
     assert (epochs("version_0"), epochs("version_1")) == (2, 3)  # the newest, not the oldest
 
-    lock = run_dirs.hold(tmp_path / "lenet" / "version_1")  # as a train.py still writing it would
+    lock = run_folder.writing(tmp_path / "lenet" / "version_1")  # as a train.py still writing it would
+    lock.__enter__()
     try:
         assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume", "--epochs", "4"]) == 0
         assert (epochs("version_0"), epochs("version_1")) == (4, 3)
@@ -509,7 +510,7 @@ def test_resume_last_takes_the_newest_run_that_no_process_is_writing(unbroken, t
         assert train.main(["--resume", str(tmp_path / "lenet" / "version_1"), "--epochs", "4"]) == 2
         assert "being written by another train.py" in capsys.readouterr().err
     finally:
-        lock.close()
+        lock.__exit__(None, None, None)
 
 
 @pytest.mark.slow

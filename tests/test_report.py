@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 import visualize
 from lit_modules import MODELS
@@ -105,6 +106,11 @@ def test_the_confusion_matrix_counts_what_the_run_scored_its_test_accuracy_on(na
     seen = []
     real = checkpoint_figures.confusion_figure
     monkeypatch.setattr(checkpoint_figures, "confusion_figure", lambda cm, *a: seen.append(cm) or real(cm, *a))
-    checkpoint_figures.plot_confusion(tiny_runs / name / "version_0", tmp_path)
-    final = json.loads((tiny_runs / name / "version_0" / "metrics.json").read_text())["final"]
-    assert seen[0].trace().item() / seen[0].sum().item() == pytest.approx(final["test_acc"], abs=1e-6)
+    run = tiny_runs / name / "version_0"
+    checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # the counts the run's test saved
+    monkeypatch.setattr(checkpoint_figures.run_folder, "read_confusion", lambda run_dir: None)  # an older run
+    checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # recomputed
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    for cm in seen:
+        assert cm.trace().item() / cm.sum().item() == pytest.approx(final["test_acc"], abs=1e-6)
+    assert torch.equal(seen[0], seen[1])

@@ -54,21 +54,16 @@ def test_bf16_on_a_card_without_it_warns_and_names_the_flag_to_use(monkeypatch):
     assert devices.resolve_precision("bf16-mixed", devices.resolve_devices(1)) == ("bf16-mixed", "")
 
 
-class _Resolved(Exception):
-    pass
-
-
 def test_train_py_on_a_t4_resolves_16_mixed_and_says_so(monkeypatch, folder_data, tmp_path, capsys):
-    """The whole command, stopped where the data would move to the (absent) GPU."""
-    from training import run as training_run
+    """The command's plan: what it resolved and what it said (nothing is run)."""
+    from training.plan import plan_run
 
     fake_cuda(monkeypatch, (7, 5))
-    monkeypatch.setattr(training_run, "_load_data", lambda *a: (_ for _ in ()).throw(_Resolved()))
     for flags, line in (([], "device: gpu x1, precision 16-mixed (the default for Tesla T4, compute capability 7.5)"),
                         (["--precision", "bf16-mixed"], "device: gpu x1, precision bf16-mixed")):
-        with pytest.raises(_Resolved):
-            train.main(["--model", "vgg_bn", "--gpus", "1", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
-                        *flags])
+        plan = plan_run(["--model", "vgg_bn", "--gpus", "1", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+                         *flags])
+        assert plan.precision == (flags[1] if flags else "16-mixed") and plan.devices["accelerator"] == "gpu"
         out, err = capsys.readouterr()
         assert line in out
         assert ("bf16-mixed is emulated and slow; use --precision 16-mixed" in err) == bool(flags)
