@@ -2,12 +2,13 @@
 also used as-is by benchmarks/step_overhead.py's hand-written loop."""
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import torch
 
-OPTIMIZERS = ("adam", "sgd")
+from core.recipe import BASE_SPECS
+
+OPTIMIZERS = BASE_SPECS["optimizer"].choices
 
 
 def warmup_linear(total_steps: int, warmup: float, start: float, end: float) -> Callable[[int], float]:
@@ -29,14 +30,12 @@ def make_optimizer(groups: list[dict[str, Any]], hp: Any, device: torch.device) 
     (about 75 of resnet9's 200 ops a step). Fused CPU kernels round differently (1 ulp); foreach is
     identical to the per-tensor loop to the last bit (checked for SGD+Nesterov and Adam), so CPU runs
     give the same numbers as before."""
-    def impl(cls: type) -> dict[str, bool]:  # SGD takes `fused` from torch 2.3 (requirements allow 2.2)
-        fused = device.type == "cuda" and "fused" in inspect.signature(cls).parameters
-        return {"fused": True} if fused else {"foreach": True}
+    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if hp.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay, **impl(torch.optim.Adam))
+        return torch.optim.Adam(groups, lr=hp.lr, weight_decay=hp.weight_decay, **impl)
     if hp.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                               nesterov=hp.nesterov, **impl(torch.optim.SGD))
+                               nesterov=hp.nesterov, **impl)
     raise ValueError(f"unknown optimizer {hp.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from core.errors import UserError
 from report import checkpoint_figures, curves
 from report.checkpoint_figures import Trained
-from report.tables import architecture_table, training_details
+from report.architecture import architecture_table
+from report.tables import training_details
 
 DISCUSS = "> *Discussion: write yours here.*"
 

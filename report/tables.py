@@ -1,11 +1,13 @@
-"""The report's Markdown tables: results (one row per experiment, repeats over seeds merged), each
-architecture as in the assignment's Table 1, and the training details a reader needs to repeat a
-run. Torch-free at import: `python visualize.py table` prints at once.
+"""The report's Markdown tables: results (one row per experiment, repeats over seeds merged) and the
+training details a reader needs to repeat a run (each architecture's table: report/architecture.py).
+Torch-free at import: `python visualize.py table` prints at once.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
+from core.recipe import TTA_LEVELS, tta_name
 
 
 def _hparam(m: dict, key: str):
@@ -115,7 +117,7 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
         col = lambda k, fmt: _cell([f.get(k) for f in finals], fmt)
         p = m["params"]
         status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
-        tta = {0: "none", 1: "flip", 2: "flip+translate"}.get(_hparam(m, "tta"), "?")
+        tta = tta_name(_hparam(m, "tta"))
         change = ", ".join(f"{k}={v}" for k, v in (m.get("changes") or {}).items()) or "defaults"
         best = sorted({f.get("epoch") for f in finals if f.get("epoch") is not None})
         epochs = f"{n} (best {', '.join(map(str, best))})" if best and best != [n] else str(n)
@@ -129,72 +131,6 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
                      + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
                      f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {m['device']} |"
                      + (f" {verdicts[gi]} |" if verdicts else ""))
-    return "\n".join(lines)
-
-
-def architecture_table(model) -> str:
-    """Layer, output shape, activation, parameters: one row per weight or pooling layer, for one
-    input image of the size the model was built for. An activation is folded into the row of the
-    layer whose output it takes, untouched; one that takes a sum (a residual block's add) gets a row
-    of its own. A resize inside forward() (resnet18's upsampling) shows as a row before the first
-    layer; frozen parameters (not trained) are marked."""
-    import torch
-    from torch import nn
-
-    activations = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
-    rows: list[list[str]] = []
-    last: dict = {}  # the previous row's output tensor and its version counter (in-place adds bump it)
-    size = model.hparams.image_size
-
-    def shape(t) -> str:
-        return "x".join(map(str, t.shape[1:])) if isinstance(t, torch.Tensor) else "?"
-
-    folds: dict[str, bool] = {}
-
-    def before(name: str):  # before the layer runs: an in-place activation bumps its input's version
-        def fn(module, inputs):
-            x = inputs[0] if inputs else None
-            folds[name] = bool(rows) and x is last.get("out") and x._version == last.get("version")
-        return fn
-
-    def hook(name: str):
-        def fn(module, inputs, output):
-            x = inputs[0] if inputs else None
-            if not rows and isinstance(x, torch.Tensor) and x.dim() == 4 and tuple(x.shape[-2:]) != (size, size):
-                rows.append(["input resized in forward() (no layer)", shape(x), "", "0"])
-            act = isinstance(module, activations)
-            if act and folds.get(name):
-                rows[-1][2] = type(module).__name__
-            else:
-                params = list(module.parameters(recurse=False))
-                count = f"{sum(q.numel() for q in params):,}"
-                frozen = sum(q.numel() for q in params if not q.requires_grad)
-                if frozen:
-                    count += " (frozen)" if frozen == sum(q.numel() for q in params) else f" ({frozen:,} frozen)"
-                label = f"{name} ({type(module).__name__})" + (", after a sum" if act else "")
-                rows.append([label, shape(output), type(module).__name__ if act else "", count])
-            if isinstance(output, torch.Tensor):
-                last.update(out=output, version=output._version)
-        return fn
-
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children()) and n]
-    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
-    handles += [m.register_forward_pre_hook(before(n)) for n, m in leaves]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    lines = ["| layer | output shape | activation | parameters |", "|---|---|---|---|",
-             f"| input | 3x{size}x{size} | | |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines.append(f"| **total** | | | **{total:,}**" + (f" ({trainable:,} trained)" if trainable != total else "") + " |")
     return "\n".join(lines)
 
 
@@ -219,7 +155,7 @@ def training_details(m: dict, model) -> str:
         "batch size": hp["batch_size"], "epochs": f"{len(m['epochs'])} of {hp['epochs']}",
         "loss": f"cross-entropy, label smoothing {hp['label_smoothing']}",
         "augmentation": aug,
-        "test-time augmentation": {0: "none", 1: "horizontal flip", 2: "flip + 1-pixel translations"}[hp["tta"]]
+        "test-time augmentation": TTA_LEVELS[hp["tta"]][1]
                                   + " (final val/test scoring only)",
         "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
                           "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),

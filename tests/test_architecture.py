@@ -132,3 +132,32 @@ def test_the_checks_see_a_circle_and_an_upward_import(tmp_path):
 def test_a_loose_module_is_named():
     with pytest.raises(AssertionError, match="neither in a package"):
         layer("helpers")
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 230, 60  # small enough to hold in mind
+
+
+def too_long(root: Path) -> list[str]:
+    """Source files over MAX_FILE_LINES lines and functions over MAX_FUNCTION_LINES, by name."""
+    found = []
+    for path in source_files(root):
+        text = path.read_text()
+        rel = path.relative_to(root).as_posix()
+        if len(text.splitlines()) > MAX_FILE_LINES:
+            found.append(f"{rel}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{rel}:{node.name}: {length} lines")
+    return found
+
+
+def test_files_and_functions_are_small():
+    assert too_long(ROOT) == []
+
+
+def test_the_size_check_names_a_long_function(tmp_path):
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "long.py").write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+    assert too_long(tmp_path) == [f"core/long.py:f: {MAX_FUNCTION_LINES + 1} lines"]

@@ -42,7 +42,7 @@ def test_filters_every_n_epochs_keeps_every_epochs_images_beside_the_best(folder
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     import train
-    from callbacks.checkpoint import EpochCheckpoints
+    from callbacks.epoch_checkpoints import EpochCheckpoints
     real = EpochCheckpoints.check_monitor_top_k
     monkeypatch.setattr(EpochCheckpoints, "check_monitor_top_k",  # the best is epoch 1, not the last
                         lambda self, trainer, current=None: trainer.current_epoch == 0 and real(self, trainer, current))

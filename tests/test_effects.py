@@ -244,7 +244,7 @@ def test_a_read_only_data_folder_caches_under_the_home_folder(tmp_path, monkeypa
 
 
 def test_lenets_architecture_table_is_the_assignments_table_1():
-    from report.tables import architecture_table
+    from report.architecture import architecture_table
 
     conv = lambda c_in, c_out: c_in * c_out * 25 + c_out  # 5x5 kernels and a bias
     rows = [("net.0.0 (Conv2d)", "32x32x32", "ReLU", conv(3, 32)), ("net.0.2 (MaxPool2d)", "32x16x16", "", 0),

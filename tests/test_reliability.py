@@ -10,13 +10,12 @@ import pytest
 import torch
 
 import train
-from callbacks.checkpoint import EpochCheckpoints
+from callbacks.epoch_checkpoints import EpochCheckpoints
 from callbacks.interrupt import StopOnCtrlC
 from conftest import offline_args
 from core import devices
 from lit_modules import MODELS
 from lit_modules.base import BaseClassifier
-from training import checkpoint_io
 
 STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # not timings
 
@@ -172,11 +171,11 @@ def test_disk_full_while_checkpointing_keeps_the_previous_last_ckpt(folder_data,
             f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *a, **kw)
-    monkeypatch.setattr(checkpoint_io.torch, "save", filling_disk)
+    monkeypatch.setattr(torch, "save", filling_disk)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     assert "No space left on device" in capsys.readouterr().err
     ckpt_dir = tmp_path / "lenet" / "version_0" / "checkpoints"
-    monkeypatch.setattr(checkpoint_io.torch, "save", real_save)
+    monkeypatch.setattr(torch, "save", real_save)
     assert torch.load(ckpt_dir / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 1's, whole
     assert not list(ckpt_dir.glob("*.tmp"))
 
@@ -321,7 +320,7 @@ def test_a_failed_checkpoint_write_is_a_one_line_error(folder_data, tmp_path, mo
         if sum(calls) > 2:  # epoch 1's best and last go through; epoch 2's first checkpoint fails
             raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 8 vs 0")
         return real_save(obj, f, *a, **kw)
-    monkeypatch.setattr(checkpoint_io.torch, "save", failing)
+    monkeypatch.setattr(torch, "save", failing)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train.py: error:" in err and ".ckpt" in err and "--resume" in err
@@ -448,7 +447,7 @@ def test_disk_full_at_the_first_last_ckpt_keeps_the_run_and_names_the_checkpoint
         if sum(calls) > 1:  # epoch 1's best goes through, its last.ckpt hits a full disk
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *a, **kw)
-    monkeypatch.setattr(checkpoint_io.torch, "save", filling_disk)
+    monkeypatch.setattr(torch, "save", filling_disk)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     err = capsys.readouterr().err
     run = tmp_path / "lenet" / "version_0"

@@ -149,8 +149,14 @@ def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
     assert "4 of 4 trials to run" in out and f"repeat it: {best_run['command']}" in out
     assert f"| `lenet/{best.user_attrs['run_dir_seed0'].split('/')[-1]}` |" in out
 
-    assert tune.main([*common, "--grid", "optimizer=sgd,adam", "aug_flip=none", "--seeds", "0", "1"]) == 0
+    assert tune.main([*common, "--grid", "optimizer=sgd,adam", "aug_flip=none", "--seeds", "0", "1", "--confirm", "1"]) == 0
     grid = store.load(store.default_url(logdir), "lenet-grid")
+    confirm = [json.loads((d / "metrics.json").read_text()) for d in sorted((logdir / "lenet").iterdir())]
+    confirm = [m for m in confirm if m["seed"] == 2]  # --confirm's fresh seed, after the grid's 0 and 1
+    assert len(confirm) == 2 and not any("study" in m for m in confirm)  # plain runs, of no trial
+    out = capsys.readouterr().out
+    for label, m in zip(("best trial", "defaults"), confirm):
+        assert f"  {label}: {100 * m['final']['test_acc']:.2f}% (" in out  # each read from its own run's record
     combos = sorted((t.params["optimizer"], t.params["aug_flip"]) for t in grid.trials)
     assert combos == [("adam", "none"), ("sgd", "none")]  # each combination once
     for t in grid.trials:  # the objective: the mean over both seeds' best-checkpoint val accuracy
@@ -252,3 +258,21 @@ def test_a_trial_that_train_py_refuses_stops_the_study_at_once(tmp_path):
     assert err[-2].startswith("train.py: error: ")  # the child's own one line says what is wrong
     study = store.load(store.default_url(tmp_path / "logs"), None)
     assert [t.state.name for t in study.trials] == ["FAIL"] and not (tmp_path / "logs" / "lenet").exists()
+
+
+@pytest.mark.parametrize("gpus_flag, pinned", [(None, ["0", "1", "0"]), (1, ["0", "1", "0"]), (0, [None] * 3)])
+def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag, pinned, monkeypatch):
+    import torch
+
+    started = []
+
+    class Worker:
+        def __init__(self, argv, env):
+            started.append(env.get("CUDA_VISIBLE_DEVICES"))
+
+        def wait(self):
+            return 0
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(tune.subprocess, "Popen", Worker)
+    assert tune._workers(["--model", "lenet"], 3, 6, gpus_flag) == 0
+    assert started == pinned

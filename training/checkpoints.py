@@ -1,8 +1,14 @@
-"""Checkpoints, in one place: reading one (weights only) with a clear error, and rebuilding its
-model from the registry name stored in its hyperparameters. Where they lie in a run folder is
-core/run_folder.py's business."""
+"""Checkpoint files, in one place: written atomically and read weights-only (`atomic_io()`, the
+Trainer's CheckpointIO plugin), read with a clear error, and turned back into their model from the
+registry name stored in their hyperparameters. When they are written and under which names is
+callbacks/epoch_checkpoints.py's business, where they lie in a run folder core/run_folder.py's.
+Torch-free at import (visualize.py table imports this)."""
 from __future__ import annotations
 
+import errno
+import functools
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +106,50 @@ def check_fits(model, ckpt: dict[str, Any], path: Path) -> None:
     if extra:
         raise UserError(f"{path} does not fit the {model.name} model: it has {extra[0]}, which the model does not; "
                         f"pass a checkpoint of this model")
+
+
+@functools.cache
+def _atomic_io_class():
+    """Defined on first use, so that importing this module imports neither torch nor Lightning."""
+    import torch
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Checkpoints written to a temporary file and renamed, so a full disk or a kill mid-write
+        never leaves a corrupt `last.ckpt` for `--resume` to trip over: the previous one stays as it
+        was. And read with weights_only=True whatever Lightning asks for (`--resume`, the final test of
+        the best checkpoint), so a checkpoint from someone else cannot run code while it loads.
+
+        torch.save reports a failed write (a full disk among them) as a RuntimeError from its zip
+        writer; it is raised here as the OSError it is, which train.py turns into a one-line message."""
+
+        def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage, **kwargs) -> dict[str, Any]:
+            if not Path(path).is_file():
+                raise FileNotFoundError(errno.ENOENT, "checkpoint not found", str(path))
+            return load_safely(path, map_location=map_location)
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    torch.save(checkpoint, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except RuntimeError as e:
+                tmp.unlink(missing_ok=True)
+                full = shutil.disk_usage(path.parent).free < 64 * 2**20
+                reason = "No space left on device" if full else f"write failed ({str(e).splitlines()[0][:80]})"
+                raise OSError(errno.ENOSPC if full else errno.EIO, reason, str(path)) from None
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+    return AtomicCheckpointIO
+
+
+def atomic_io():
+    """The Trainer's CheckpointIO plugin: atomic writes, weights-only reads."""
+    return _atomic_io_class()()

@@ -113,7 +113,7 @@ class Run:
         import pytorch_lightning as pl
         import torch
 
-        from callbacks.checkpoint import EpochCheckpoints
+        from callbacks.epoch_checkpoints import EpochCheckpoints
         from callbacks.epoch_seed import SeedEachEpoch
         from callbacks.filters import FilterActivations
         from callbacks.interrupt import StopOnCtrlC
@@ -121,7 +121,7 @@ class Run:
         from callbacks.progress import LossBar
         from callbacks.tensorboard import EpochScalars
         from core.devices import is_cuda
-        from training.checkpoint_io import AtomicCheckpointIO
+        from training.checkpoints import atomic_io
 
         plan, interactive = self.plan, sys.stdout.isatty()
         on_gpu = is_cuda(plan.devices)  # cuDNN's benchmark and TF32 are CUDA's alone
@@ -134,7 +134,7 @@ class Run:
         return pl.Trainer(
             max_epochs=plan.groups["trainer"]["epochs"], precision=plan.precision, logger=logger,
             fast_dev_run=plan.fast_dev_run, callbacks=callbacks + ([LossBar(refresh_rate=20)] if interactive else []),
-            enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()], deterministic=plan.deterministic,
+            enable_progress_bar=interactive, plugins=[atomic_io()], deterministic=plan.deterministic,
             benchmark=on_gpu and not plan.deterministic,  # cuDNN picks the fastest conv kernels: shapes are fixed
             use_distributed_sampler=False,  # the datamodule's sampler shards by rank itself
             log_every_n_steps=50, num_sanity_val_steps=0, enable_model_summary=interactive, **plan.devices)

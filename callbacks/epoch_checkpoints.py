@@ -1,5 +1,6 @@
-"""The run's checkpoints: `best-epochNN-val_accX.ckpt` (the best by validation accuracy) and
-`last.ckpt`, the last finished epoch, rewritten after every epoch: the resume point.
+"""When a run's checkpoints are written: `best-epochNN-val_accX.ckpt` (the best by validation
+accuracy) and `last.ckpt`, the last finished epoch, rewritten after every epoch: the resume point.
+Their names and folder are core/run_folder.py's.
 
 Lightning's ModelCheckpoint(save_last=True) writes `last` only in an epoch that also saved a top-k
 checkpoint (since 2.6), so after an epoch without a new best, last.ckpt would be an older epoch
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from core import run_folder
+
 
 class EpochCheckpoints(ModelCheckpoint):
     def __init__(self, run_dir: Path):
-        super().__init__(dirpath=Path(run_dir) / "checkpoints", monitor="val/acc", mode="max",
-                         filename="best-epoch{epoch:02d}-val_acc{val/acc:.4f}", auto_insert_metric_name=False,
+        super().__init__(dirpath=run_folder.checkpoint_dir(run_dir), monitor="val/acc", mode="max",
+                         filename=run_folder.BEST_NAME, auto_insert_metric_name=False,
                          save_last=True, save_on_train_epoch_end=True)
 
     def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None):
