@@ -107,7 +107,10 @@ def test_the_confusion_matrix_counts_what_the_run_scored_its_test_accuracy_on(na
     real = checkpoint_figures.confusion_figure
     monkeypatch.setattr(checkpoint_figures, "confusion_figure", lambda cm, *a: seen.append(cm) or real(cm, *a))
     run = tiny_runs / name / "version_0"
+    saved = checkpoint_figures.run_folder.read_confusion(run)  # written by the run's final test
+    assert saved is not None and saved["tta"] == MODELS[name].all_defaults()["tta"]
     checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # the counts the run's test saved
+    assert seen[0].tolist() == saved["counts"]
     monkeypatch.setattr(checkpoint_figures.run_folder, "read_confusion", lambda run_dir: None)  # an older run
     checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # recomputed
     final = json.loads((run / "metrics.json").read_text())["final"]
