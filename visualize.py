@@ -7,8 +7,8 @@
     python visualize.py table   RUN_DIR... [--baseline RUN_DIR] # the Markdown results table; with 2+ seeds a group,
                                                                 # its difference to the reference: gain or seed noise
     python visualize.py study   [LOGDIR] [--storage URL] [--study NAME]  # a tune.py study: trials, best, figures
-    python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...]
-                                  # report.md and all of it, for one data set: each model's latest experiment, seeds merged
+    python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...] [--format md,pdf,tex]
+                                  # the report, for one data set: each model's latest experiment, seeds merged
 
 Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. The drawing code
 lives in figures/ (shared with TensorBoard's images), the report's parts in report/: curves.py (from
@@ -23,6 +23,17 @@ from pathlib import Path
 from typing import Sequence
 
 from core.errors import UserError
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from report.document import FORMATS
+
+    chosen = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    wrong = [f for f in chosen if f not in FORMATS]
+    if wrong or not chosen:
+        raise argparse.ArgumentTypeError(f"{wrong[0] if wrong else text!r} is not a format; give some of "
+                                         f"{', '.join(FORMATS)}, comma-separated")
+    return chosen
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -48,6 +59,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="the runs of item 3d: model names (their latest experiment) or run folders; "
                         "default: the most accurate experiment against the resnet18 one")
     r.add_argument("--dataset", metavar="NAME", help="the data set the report is about (default: the one most runs used)")
+    r.add_argument("--format", type=_formats, default=("md",), metavar="md,pdf,tex",
+                   help="what to write, comma-separated: report.md (default), report.pdf, report.tex with its figures")
     r.add_argument("--runs", nargs="+", metavar="RUN_DIR",
                    help="the runs to report on, instead of each model's latest experiment (runs of one model "
                         "that differ only in their seed are merged)")
@@ -63,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "report":
-            print(document.write_report(Path(args.logdir), Path(args.out), args.compare, args.dataset, args.runs))
+            for path in document.write_report(Path(args.logdir), Path(args.out), args.compare, args.dataset, args.runs,
+                                              args.format):
+                print(path)
             return 0
         out = Path(args.out)
         if args.command == "study":

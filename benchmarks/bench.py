@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from datamodules import sources  # noqa: E402
 from datamodules.augment import normalize as _normalize, random_crop_flip  # noqa: E402
 from datamodules.images import ImageDataModule  # noqa: E402
+from core import run_folder  # noqa: E402
 from training.describe import device_name  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def lightning_epoch(data_dir: str) -> float:
     import train
     with tempfile.TemporaryDirectory() as logdir:
         train.main(["--model", "lenet", "--gpus", "0", "--epochs", "1", "--data-dir", data_dir, "--logdir", logdir, *VAL_SIZE])
-        return json.loads((Path(logdir) / "lenet/version_0/metrics.json").read_text())["epochs"][0]["epoch_seconds"]
+        return run_folder.read_record(Path(logdir) / "lenet" / "version_0")["epochs"][0]["epoch_seconds"]
 
 
 def plain_epoch(dm: ImageDataModule) -> float:

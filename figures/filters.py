@@ -1,7 +1,9 @@
-"""What the network sees: first- and last-conv activations and first-conv weights for one image.
+"""What the network sees: the first conv layer's and the last conv block's activations and the first
+conv's weights for one image.
 
-`capture()` finds the first and last nn.Conv2d of any model by itself, so it works for every
-registered model (and returns None for a network without one); `filter_images` makes TensorBoard's
+`capture()` finds the first nn.Conv2d of any model by itself and takes the last conv block from
+the model (`feature_block()`: resnet18's `layer4`, after BatchNorm, shortcut and ReLU, as the
+assignment's 3f asks), else the last nn.Conv2d; it returns None for a network without a conv layer; `filter_images` makes TensorBoard's
 images of it (callbacks/filters.py every N epochs if asked, callbacks/tensorboard.py for the best
 checkpoint at the end); the report draws the same captures as PNG figures.
 """
@@ -24,12 +26,16 @@ def conv_layers(model: nn.Module) -> tuple[tuple[str, nn.Conv2d], tuple[str, nn.
 
 @torch.no_grad()
 def capture(model: nn.Module, image: torch.Tensor) -> dict[str, torch.Tensor | str] | None:
-    """Run one uint8 image (3, 32, 32) through `model` in eval mode; return the first and last conv
-    layers' outputs (C, H, W), the first conv's weights and the layers' names (None: no conv layer)."""
+    """Run one uint8 image (3, S, S) through `model` in eval mode; return the first conv layer's and
+    the last conv block's outputs (C, H, W), the first conv's weights and the layers' names (None:
+    no conv layer)."""
     layers = conv_layers(model)
     if layers is None:
         return None
     (first_name, first), (last_name, last) = layers
+    block = model.feature_block() if hasattr(model, "feature_block") else None
+    if block is not None:  # the block's output, after its normalisation, activation, pooling or shortcut
+        last_name, last = block
     out: dict[str, torch.Tensor | str] = {"first_name": first_name, "last_name": last_name}
     hooks = [first.register_forward_hook(lambda m, i, o: out.__setitem__("first", o[0].float().cpu())),
              last.register_forward_hook(lambda m, i, o: out.__setitem__("last", o[0].float().cpu()))]
@@ -91,10 +97,10 @@ def filter_images(model: nn.Module, image: torch.Tensor, label: int, index: int,
     images = {
         f"filters/1 test image {index} ({truth})": cap["image"],
         f"filters/2 first conv {cap['first_name']}: {len(first)} maps {size(first)}": activation_grid(first, min_tile=32),
-        f"filters/3 last conv {cap['last_name']}: {min(64, len(last))} most active of {len(last)} maps {size(last)}":
+        f"filters/3 last conv block {cap['last_name']}: {min(64, len(last))} most active of {len(last)} maps {size(last)}":
             activation_grid(last, min_tile=32),
         f"filters/4 first conv {cap['first_name']} weights: {len(w)} filters {w.shape[2]}x{w.shape[3]}": weight_grid(w),
     }
-    caption = (f"test image {index}: true class {truth}, predicted {guess}. Maps are the conv outputs "
-               f"before the activation, each scaled to [0, 1] on its own; weights are scaled per filter.")
+    caption = (f"test image {index}: true class {truth}, predicted {guess}. First-conv maps are before the "
+               f"activation, the last block's after it; each map scaled to [0, 1] on its own; weights per filter.")
     return images, caption

@@ -64,6 +64,12 @@ class BaseClassifier(OwnStep, pl.LightningModule):
     # Where the report puts it: "baseline" (task 1), "custom" (task 2) or "transfer" (task 3).
     role: ClassVar[str] = "custom"
     min_image_size: ClassVar[int] = 8  # the smallest input the network's downsampling allows
+    # The module whose output is the last conv block's: what the filter figures' "last conv block"
+    # shows (the assignment's 3f: resnet18's `layer4`, after its BatchNorm, shortcut and ReLU). A name
+    # in `net`; "" means the last child of `net` that holds a conv layer (lenet's third block).
+    last_block: ClassVar[str] = ""
+    # Values for keys a checkpoint from before the key existed lacks, where that is not the default.
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any):
         """Takes the model's own keys (core/recipe.py's "model" group), and what the data module says the
@@ -109,6 +115,13 @@ class BaseClassifier(OwnStep, pl.LightningModule):
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
+
+    def feature_block(self) -> tuple[str, nn.Module] | None:
+        """(name in the model, module) of the last conv block; None for a network without a conv layer."""
+        if self.last_block:
+            return f"net.{self.last_block}", self.net.get_submodule(self.last_block)
+        holding = [(n, m) for n, m in self.net.named_children() if any(isinstance(x, nn.Conv2d) for x in m.modules())]
+        return (f"net.{holding[-1][0]}", holding[-1][1]) if holding else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:

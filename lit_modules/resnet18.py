@@ -5,7 +5,8 @@
     python train.py --model resnet18 --weights none                 # random init (tests, from-scratch runs)
 
 torchvision's ResNet18; `fc` replaced by Linear(512, classes); inputs upsampled to 256x256 inside the
-module (x8 for CIFAR's 32x32; images of 224 or more are left as they are); everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
+module (x8 for CIFAR's 32x32, nearest as Code Listing 1's `interpolate(x, scale_factor=8)`, or
+`--set upsample_mode=bilinear`; images of 224 or more are left as they are); everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
 Frozen BatchNorm layers stay in eval mode, keeping their ImageNet statistics: updating running
 stats of layers whose weights cannot adapt would shift every frozen feature. `train_frozen_bn=True`
 lets them update anyway. Inputs arrive normalised with the data set's mean/std and are re-normalised
@@ -71,8 +72,8 @@ def imagenet_resnet18() -> nn.Module:
 
 
 class UpsampledResNet18(nn.Module):
-    def __init__(self, weights: str, num_classes: int, image_size: int, mean, std):
-        """`mean`/`std`: the statistics the inputs were normalised with."""
+    def __init__(self, weights: str, num_classes: int, image_size: int, mean, std, mode: str = "nearest"):
+        """`mean`/`std`: the statistics the inputs were normalised with; `mode`: interpolate's."""
         super().__init__()
         if weights == "imagenet":
             backbone = imagenet_resnet18()
@@ -83,6 +84,7 @@ class UpsampledResNet18(nn.Module):
         backbone.fc = nn.Linear(backbone.fc.in_features, num_classes)
         self.backbone = backbone
         self.side = UPSAMPLED if image_size < 224 else None  # ImageNet's nets see about 224x224
+        self.mode = mode
         # data-normalised -> ImageNet-normalised, as one per-channel affine map.
         scale = torch.tensor(std) / torch.tensor(IMAGENET_STD)
         shift = (torch.tensor(mean) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
@@ -91,22 +93,28 @@ class UpsampledResNet18(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * self.scale + self.shift
-        if self.side is not None:  # at 32x32 the same numbers as scale_factor=8 (checked)
-            x = nn.functional.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
+        if self.side is not None:  # at 32x32 the same numbers as scale_factor=8 (tests/test_resnet18.py)
+            corners = {"align_corners": False} if self.mode == "bilinear" else {}
+            x = nn.functional.interpolate(x, size=(self.side, self.side), mode=self.mode, **corners)
         return self.backbone(x)
 
 
 class ResNet18(BaseClassifier):
     name = "resnet18"
     role = "transfer"
+    last_block = "backbone.layer4"  # the assignment's list(model.children())[:-2]: 512x8x8 at 256x256
     defaults = {"epochs": 5, "batch_size": 32, "lr": 5e-4, "optimizer": "adam", "channels_last": True}
     specs = {"weights": Key("model", "start: torchvision's ImageNet weights, random (none), or a "
                             "state-dict file", "imagenet", flag="--weights"),
-             "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update", False)}
+             "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update", False),
+             "upsample_mode": Key("model", "how inputs are upsampled to 256x256: nearest (Code Listing 1) or bilinear",
+                                  "nearest", choices=("nearest", "bilinear"))}
+    # Checkpoints written before upsample_mode was a key were trained with bilinear upsampling.
+    checkpoint_defaults = {"upsample_mode": "bilinear"}
 
     def build_network(self) -> nn.Module:
         hp = self.hparams
-        net = UpsampledResNet18(hp.weights, hp.num_classes, hp.image_size, hp.mean, hp.std)
+        net = UpsampledResNet18(hp.weights, hp.num_classes, hp.image_size, hp.mean, hp.std, hp.upsample_mode)
         for name, p in net.backbone.named_parameters():
             p.requires_grad = name.startswith(TRAINABLE)
         return net

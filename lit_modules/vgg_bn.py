@@ -37,6 +37,11 @@ class VGGBN(BaseClassifier):
              "kernel_size": Key("model", "conv kernel size (odd; padding keeps the map size)", 3, low=1, high=7,
                                 odd=True)}
 
+    def feature_block(self):
+        """The fourth block ends in its max pool: the block's output, after BatchNorm and ReLU."""
+        pools = [(n, m) for n, m in self.net.named_children() if isinstance(m, nn.MaxPool2d)]
+        return f"net.{pools[-1][0]}", pools[-1][1]
+
     def build_network(self) -> nn.Module:
         hp = self.hparams
         layers, c = [], 3

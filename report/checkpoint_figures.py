@@ -62,6 +62,24 @@ def load(target: str | Path, record: dict | None = None) -> Trained:
     return Trained(model, ckpt, path, record)
 
 
+def filter_facts(t: Trained, image: int) -> dict | None:
+    """What the filter figures of test image `image` show (layers, sizes, counts); None without a conv layer."""
+    from figures.filters import capture
+
+    dm = t.datamodule()
+    pixels, label = dm.test_image(image)
+    cap = capture(t.model, pixels)
+    if cap is None:
+        return None
+    size = lambda m: f"{m.shape[1]}x{m.shape[2]}"
+    w = cap["weights"]
+    return {"first_name": cap["first_name"], "first_maps": len(cap["first"]), "first_size": size(cap["first"]),
+            "filters": len(w), "kernel": f"{w.shape[2]}x{w.shape[3]}", "channels": w.shape[1],
+            "last_name": cap["last_name"], "last_maps": len(cap["last"]), "last_size": size(cap["last"]),
+            "image_size": "x".join(map(str, pixels.shape[1:])), "index": image, "truth": dm.classes[label],
+            "guess": dm.classes[int(cap["logits"].argmax())]}
+
+
 def plot_filters(t: Trained, image: int, out: Path) -> list[Path]:
     """Three PNGs (image and first-conv maps, last-conv maps, first-conv weights); none for a
     network without a conv layer."""
@@ -76,8 +94,9 @@ def plot_filters(t: Trained, image: int, out: Path) -> list[Path]:
     panels = [("image_first", [(cap["image"], f"test image {image}: {truth} (predicted {guess})"),
                                (activation_grid(cap["first"]), f"first conv ({cap['first_name']}): "
                                 f"{len(cap['first'])} maps of {cap['first'].shape[1]}x{cap['first'].shape[2]}")]),
-              ("last", [(activation_grid(cap["last"]), f"last conv ({cap['last_name']}): the "
-                         f"{min(64, len(cap['last']))} most active of {len(cap['last'])} maps")]),
+              ("last", [(activation_grid(cap["last"]), f"last conv block ({cap['last_name']}): the "
+                         f"{min(64, len(cap['last']))} most active of {len(cap['last'])} maps of "
+                         f"{cap['last'].shape[1]}x{cap['last'].shape[2]}")]),
               ("weights", [(weight_grid(cap["weights"]), f"first conv weights: {len(cap['weights'])} filters "
                             f"{cap['weights'].shape[2]}x{cap['weights'].shape[3]}, each scaled to [0, 1]")])]
     paths = []

@@ -5,13 +5,12 @@ figure and table (report/tables.py) from a logdir's runs.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
 from core.errors import UserError
-from report import curves
-from report.page import DISCUSS, Page
+from report import curves, facts
+from report.page import Page
 from report.tables import results_table
 
 
@@ -19,11 +18,6 @@ def _accuracy(runs: list[dict]) -> float:
     """The mean over seeds of the best checkpoint's test accuracy (val where a run has no test)."""
     finals = [m.get("final") or {} for m in runs]
     return sum(f.get("test_acc") or f.get("val_acc") or 0.0 for f in finals) / len(finals)
-
-
-def _portable(text: str) -> str:
-    """The text without this machine's absolute paths: /work/data/cifar10-jpeg -> .../cifar10-jpeg."""
-    return re.sub(r"(?<![\w.])/(?:[^\s`'\",:;()/]+/)*([^\s`'\",:;()/]+)", r".../\1", text)
 
 
 def _transfer_note(m: dict) -> str:
@@ -37,20 +31,23 @@ def _transfer_note(m: dict) -> str:
     return f"Only layer4 and the classifier train; the rest keeps the weights of `{Path(weights).name}`."
 
 
+FORMATS = ("md", "pdf", "tex")
+
+
 def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, dataset: str | None = None,
-                 named: Sequence[str] | None = None) -> Path:
-    """report.md in the order of the assignment's items, for one data set's runs (report/runs.py);
-    items without a run say how to make one. Which section a model belongs to is its registered
-    `role` (baseline, custom, transfer)."""
+                 named: Sequence[str] | None = None, formats: Sequence[str] = ("md",)) -> list[Path]:
+    """The report in the order of the assignment's items, for one data set's runs (report/runs.py),
+    as report.md, report.pdf and/or report.tex (FORMATS), one set of figures for all; items without
+    a run say how to make one. Which section a model belongs to is its registered `role`."""
     from datamodules.sources import DATASETS
     from report import runs as chosen_runs
 
     if compare is not None and len(compare) < 2:
         raise UserError("--compare needs two or more runs (model names or run folders)")
-    data, latest, note = chosen_runs.select(logdir, dataset, named)
+    data, latest, note, pool = chosen_runs.select(logdir, dataset, named)
     roles = {role: [n for n in latest if _role(n) == role] for role in ("baseline", "custom", "transfer")}
-    r = Page(out, logdir)
     every = [m for runs in latest.values() for m in runs]
+    r = Page(out, logdir, every)
     r.add(f"# {DATASETS[data].title if data in DATASETS else data} results",
           "Made by `python visualize.py report` from " + ("the runs named" if named else "each model's latest "
           "experiment (its latest finished run's settings)") + ", the seeds of one experiment merged; paths are "
@@ -58,15 +55,53 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
           "best checkpoint's (by validation accuracy), re-scored with the model's TTA. " + note,
           results_table(every))
     _baseline_section(r, latest, roles["baseline"])
-    _custom_section(r, latest, roles["custom"])
+    _custom_section(r, latest, roles["custom"], pool)
     _transfer_section(r, latest, roles["transfer"], compare)
     if (logdir / "optuna.db").is_file():
         from report.study import report_section
 
         report_section(r, logdir)
-    path = out / "report.md"
-    path.write_text(_portable("\n".join(r.lines)))
+    return [_write(r, fmt, data) for fmt in formats]
+
+
+def _write(r: Page, fmt: str, data: str) -> Path:
+    path = r.out / f"report.{fmt}"
+    if fmt == "tex":  # a folder of its own, figures included: upload it to Overleaf as it is, and
+        path = _latex_folder(r.out)  # compiling it does not overwrite report.pdf
+    if fmt == "md":
+        from report import markdown
+
+        path.write_text(markdown.render(r.blocks))
+    elif fmt == "pdf":
+        from report import pdf
+
+        pdf.render(r.blocks, r.out, path, title_block(r, data))
+    else:
+        from report import latex
+
+        path.write_text(latex.render(r.blocks, title_block(r, data)))
     return path
+
+
+def _latex_folder(out: Path) -> Path:
+    import shutil
+
+    folder = out / "latex"
+    if (folder / "figures").is_dir():
+        shutil.rmtree(folder / "figures")
+    shutil.copytree(out / "figures", folder / "figures")
+    return folder / "report.tex"
+
+
+def title_block(r: Page, data: str) -> dict[str, str]:
+    """The PDF's and LaTeX's title: the data set, the date, the commit and the machine of the runs."""
+    import datetime
+
+    first = r.blocks[0].text if r.blocks else "Results"
+    commits = sorted({(m.get("environment") or {}).get("git_commit") or "unknown" for m in r.runs})
+    devices = sorted({m.get("device", "?") for m in r.runs})
+    return {"title": first, "date": datetime.date.today().isoformat(), "commit": ", ".join(c[:12] for c in commits),
+            "machine": "; ".join(devices), "dataset": data}
 
 
 def _role(name: str) -> str:
@@ -93,12 +128,14 @@ def _baseline_section(r: Page, latest: dict, names: list[str]) -> None:
     r.add("### 1a. Training curves")
     r.curves(runs, "The assignment's train, validation and test curves in a single plot.")
     r.add("### 1b. Final accuracies", results_table(runs))
+    r.discuss(facts.final_numbers(runs))
     r.add("### 1c. Parameters")
-    r.model_section(runs, filters=True)
-    r.add(DISCUSS)
+    shown = r.model_section(runs, filters=True)
+    p = runs[0]["params"]
+    r.discuss([f"{runs[0]['model']}: {p['total']:,} parameters, {p['trainable']:,} trained"] + facts.filters(runs[0]["model"], shown))
 
 
-def _custom_section(r: Page, latest: dict, custom: list[str]) -> None:
+def _custom_section(r: Page, latest: dict, custom: list[str], pool: list[dict]) -> None:
     r.add("## 2. Custom CNNs")
     if not custom:
         r.missing("2a-2e", _example("custom", "vgg_bn"))
@@ -109,10 +146,12 @@ def _custom_section(r: Page, latest: dict, custom: list[str]) -> None:
         r.run_line(latest[n])
         r.model_section(latest[n], filters=True)
     r.add("### 2b. The custom models side by side", results_table([m for n in custom for m in latest[n]]))
+    r.discuss([f for n in custom for f in facts.final_numbers(latest[n])])
     best = max(custom, key=lambda n: _accuracy(latest[n]))
     r.add(f"### 2c/2d. Curves of the best custom model ({best})")
     r.curves(latest[best], "The most accurate custom model by test accuracy.")
-    r.add("### 2e. What helped, what did not", DISCUSS)
+    r.add("### 2e. What helped, what did not")
+    r.discuss(facts.ablation([m for m in pool if _role(m["model"]) == "custom"]))
 
 
 def _transfer_section(r: Page, latest: dict, transfer: list[str], compare: Sequence[str] | None) -> None:
@@ -122,8 +161,8 @@ def _transfer_section(r: Page, latest: dict, transfer: list[str], compare: Seque
         r.run_line(runs)
         r.add("### 3b/3c. Training curves")
         r.curves(runs, _transfer_note(runs[0]))
-        r.add("### 3e/3f/3g. First and last conv activations, first-conv weights")
-        r.model_section(runs, filters=True)
+        r.add("### 3e/3f/3g. First conv activations, last conv block activations, first-conv weights")
+        r.discuss(facts.filters(runs[0]["model"], r.model_section(runs, filters=True)))
     else:
         r.missing("3b-3g", _example("transfer", "resnet18"))
     groups = [latest_or_path(latest, c) for c in compare] if compare else default_pair(latest, transfer)
@@ -136,7 +175,7 @@ def _transfer_section(r: Page, latest: dict, transfer: list[str], compare: Seque
              "Train (dashed) and validation (solid) loss of " + " and ".join(labels) + " in one plot"
              + (", seeds as a mean and a band" if any(len(g) > 1 for g in groups) else "") + "."
              + ("" if compare or transfer else " No transfer-learning run here: the two most accurate models instead."))
-    r.add(DISCUSS)
+    r.discuss(facts.lowest_val_loss(groups))
 
 
 def default_pair(latest: dict[str, list[dict]], transfer: list[str]) -> list[list[dict]]:

@@ -1,32 +1,63 @@
-"""report.md's page: its lines, figures (under out/figures, linked relative to out) and the
-per-model block every section uses (architecture table, training details, filter figures and
-the confusion matrix from the run's best checkpoint, read once)."""
+"""The report's page as blocks (headings, text, tables, figures, discussion places with their
+facts), which report/markdown.py, report/pdf.py and report/latex.py each write in their format;
+figures go under out/figures, named relative to out. And the per-model block every section uses
+(architecture table, training details, filter figures and the confusion matrix from the run's
+best checkpoint, read once)."""
 from __future__ import annotations
 
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from core import run_folder
 from core.errors import UserError
 from report import checkpoint_figures, curves
 from report.checkpoint_figures import Trained
 from report.architecture import architecture_table
 from report.tables import training_details
 
-DISCUSS = "> *Discussion: write yours here.*"
+DISCUSS = "Discussion: write yours here."
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "heading", "text" (Markdown inline marks, "- " list lines), "table" (a Markdown table), "figure", "discuss"
+    text: str = ""  # a figure's caption
+    level: int = 0  # a heading's: 1 is the title
+    path: str = ""  # a figure's file, relative to the report's folder
+    facts: tuple[str, ...] = ()  # a discussion place's measured facts
+
+
+def portable(text: str) -> str:
+    """The text without this machine's absolute paths: /work/data/cifar10-jpeg -> .../cifar10-jpeg."""
+    return re.sub(r"(?<![\w.])/(?:[^\s`'\",:;()/]+/)*([^\s`'\",:;()/]+)", r".../\1", text)
 
 
 class Page:
-    """report.md's lines; figures go to out/figures, and every path in the text is relative to out."""
+    """The report's blocks; figures go to out/figures, and every path in the text is relative to out."""
 
-    def __init__(self, out: Path, logdir: Path):
-        self.out, self.logdir, self.figures, self.lines = out, logdir, out / "figures", []
+    def __init__(self, out: Path, logdir: Path, runs: list[dict] | None = None):
+        """`runs`: every run the report is about (its title block names their commits and machines)."""
+        self.out, self.logdir, self.figures, self.blocks = out, logdir, out / "figures", []
+        self.runs = list(runs or [])
 
-    def add(self, *blocks: str) -> None:
-        for block in blocks:  # a blank line after each: a table must not touch a paragraph
-            self.lines += [block, ""]
+    def add(self, *texts: str) -> None:
+        """Markdown: a heading ("## ..."), a table ("| ..."), or text."""
+        for t in texts:
+            t = portable(t)
+            if t.startswith("#"):
+                level = len(t) - len(t.lstrip("#"))
+                self.blocks.append(Block("heading", t[level:].strip(), level=level))
+            else:
+                self.blocks.append(Block("table" if t.startswith("|") else "text", t))
 
     def figure(self, path: Path, caption: str) -> None:
-        self.add(f"![{caption}]({path.relative_to(self.out).as_posix()})", f"*{caption}*")
+        self.blocks.append(Block("figure", portable(caption), path=path.relative_to(self.out).as_posix()))
+
+    def discuss(self, facts=()) -> None:
+        """A marked place for the student's discussion, with the measured facts it needs."""
+        self.blocks.append(Block("discuss", DISCUSS, facts=tuple(portable(f) for f in facts)))
 
     def missing(self, item: str, command: str) -> None:
         self.add(f"**Missing** ({item}): no such run in this logdir. Make it with `{command}`, then run the report again.")
@@ -46,10 +77,10 @@ class Page:
         self.add(f"Run{'s' if len(runs) > 1 else ''}: {', '.join(rels)} in the logdir; "
                  f"command: `{runs[0]['command']}`" + (" (and its other seeds)" if len(runs) > 1 else ""))
 
-    def model_section(self, runs: list[dict], filters: bool) -> None:
+    def model_section(self, runs: list[dict], filters: bool) -> dict | None:
         """Architecture table, training details and, if asked, the filter and confusion figures (of
         the first seed's run: the architecture is the same for every seed). The run's best
-        checkpoint is read once for all of them."""
+        checkpoint is read once for all of them. Returns what the filter figures show (None: none)."""
         m, missing, trained = runs[0], None, None
         try:
             trained = checkpoint_figures.load(m["run_dir"], record=m)
@@ -58,12 +89,12 @@ class Page:
             model, missing = _untrained(m), e
             if model is None:
                 self.add(f"(no architecture: {e})")
-                return
+                return None
         size = model.hparams.image_size
         self.add(f"Architecture of `{m['model']}` (a 1x3x{size}x{size} input):", architecture_table(model))
         self.add("Training details:", training_details(m, model))
         if filters and missing is not None:
-            has_folder = (Path(m["run_dir"]) / "checkpoints").is_dir()
+            has_folder = run_folder.checkpoint_dir(Path(m["run_dir"])).is_dir()
             if has_folder:  # a broken or refused checkpoint: say which, not just "missing"
                 print(f"warning: no filter figures or confusion matrix for {m['model']}: {missing}", file=sys.stderr)
             self.add(f"**Missing** (filter figures and confusion matrix of {m['model']}): they need the run's "
@@ -71,6 +102,8 @@ class Page:
                      f"Make them with `{m['command']}`.")
         if filters and trained is not None:
             self.trained_figures(trained, runs)
+            return checkpoint_figures.filter_facts(trained, 0)
+        return None
 
     def trained_figures(self, t: Trained, runs: list[dict]) -> None:
         """The filter figures (or a line saying the network has none) and the confusion matrix."""
@@ -90,8 +123,10 @@ class Page:
             image, last, w = checkpoint_figures.plot_filters(t, 0, self.figures)
             self.figure(image, f"{m['model']}{which}: test image 0 and the first conv layer's output maps "
                                f"(before the activation), each map scaled to 0..1 on its own.{frozen}")
-            self.figure(last, f"{m['model']}: the last conv layer's 64 most active output maps for the same image "
-                              f"(before the activation), each scaled on its own.")
+            block = t.model.feature_block()[0] if hasattr(t.model, "feature_block") else "the last conv layer"
+            self.figure(last, f"{m['model']}: the last conv block's 64 most active output maps for the same image "
+                              f"(`{block}`: after its normalisation, activation and shortcut, as "
+                              f"`model.children()` minus the classifier gives it), each scaled on its own.")
             self.figure(w, f"{m['model']}: the first conv layer's weights, RGB, each filter scaled to 0..1.{frozen}")
         self.figure(checkpoint_figures.plot_confusion(t, self.figures),
                     f"{m['model']}{which}: test confusion matrix of the best checkpoint (with the model's TTA, "

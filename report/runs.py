@@ -61,15 +61,16 @@ def merge_seeds(runs: Sequence[dict]) -> dict[str, list[dict]]:
     return merged
 
 
-def select(logdir: Path, wanted: str | None = None, named: Sequence[str] | None = None) -> tuple[str, dict, str]:
-    """(data set, model -> runs, a line saying what was chosen and what was left out)."""
+def select(logdir: Path, wanted: str | None = None, named: Sequence[str] | None = None) -> tuple[str, dict, str, list]:
+    """(data set, model -> runs, a line saying what was chosen and what was left out, and every run
+    of that data set: the latest experiments' and the others', which the ablation facts compare)."""
     if named:
         runs = [load_run(r) for r in named]
         used = sorted({dataset(m) for m in runs})
         if len(used) > 1:
             raise UserError(f"the runs named with --runs used {len(used)} data sets ({', '.join(used)}); "
                             f"a report is about one: name runs of one data set")
-        return used[0], merge_seeds(runs), "Runs named on the command line."
+        return used[0], merge_seeds(runs), "Runs named on the command line.", runs
     runs = finished_runs(logdir)
     chosen = pick_dataset(runs, wanted)
     left = Counter(dataset(m) for m in runs if dataset(m) != chosen)
@@ -77,4 +78,5 @@ def select(logdir: Path, wanted: str | None = None, named: Sequence[str] | None 
     if left:
         note += " Left out, runs on other data sets: " + ", ".join(
             f"`{d}` ({n}; `--dataset {d}` makes their report)" for d, n in left.most_common()) + "."
-    return chosen, merge_seeds([m for m in runs if dataset(m) == chosen]), note
+    pool = [m for m in runs if dataset(m) == chosen]
+    return chosen, merge_seeds(pool), note, pool

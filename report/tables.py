@@ -157,6 +157,9 @@ def training_details(m: dict, model) -> str:
         "augmentation": aug,
         "test-time augmentation": TTA_LEVELS[hp["tta"]][1]
                                   + " (final val/test scoring only)",
+        **({"input upsampling": f"{size}x{size} to 256x256 inside the network, {hp['upsample_mode']} interpolation"
+            + (" (Code Listing 1's `interpolate(x, scale_factor=8)`)" if hp["upsample_mode"] == "nearest" else "")}
+           if hp.get("upsample_mode") and size < 224 else {}),
         "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
                           "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
         "data": f"{dataset(m)}, {len(classes(m))} classes, {m['data']['source']}: "

@@ -26,11 +26,12 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     tag, logged = images["filters/1"]
     assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
     assert tag.startswith("best/filters/1 test image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
-    # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; 128 last-conv maps of 8x8, the 64 most active
-    # in an 8x8 grid, each enlarged to 32x32; 32 RGB 5x5 filters, each enlarged to 20x20 (1-pixel borders).
+    # lenet: 32 first-conv maps of 32x32 in a 6x6 grid; the last conv block's 128 maps of 4x4 (after
+    # its pooling), the 64 most active in an 8x8 grid, each enlarged to 32x32; 32 RGB 5x5 filters, each
+    # enlarged to 20x20 (1-pixel borders).
     assert images["filters/2"][0] == "best/filters/2 first conv net.0.0: 32 maps 32x32"
     assert (images["filters/2"][1][0].width, images["filters/2"][1][0].height) == (6 * 33 + 1, 6 * 33 + 1)
-    assert images["filters/3"][0] == "best/filters/3 last conv net.2.0: 64 most active of 128 maps 8x8"
+    assert images["filters/3"][0] == "best/filters/3 last conv block net.2: 64 most active of 128 maps 4x4"
     assert images["filters/3"][1][0].width == 8 * 33 + 1
     assert images["filters/4"][1][0].width == 6 * 21 + 1
     caption = events.Tensors("best/filters/caption/text_summary")[0].tensor_proto.string_val[0].decode()
@@ -77,14 +78,14 @@ def steps_as_written(run_dir):
     return written
 
 
-def test_capture_finds_resnet18s_first_and_last_convs():
+def test_capture_finds_resnet18s_first_conv_and_last_conv_block():
     import torch
 
     from figures.filters import activation_grid, capture
     from lit_modules.resnet18 import ResNet18
     cap = capture(ResNet18(weights="none"), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
     assert cap["first_name"] == "net.backbone.conv1" and cap["first"].shape == (64, 128, 128)
-    assert cap["last_name"] == "net.backbone.layer4.1.conv2" and cap["last"].shape == (512, 8, 8)
+    assert cap["last_name"] == "net.backbone.layer4" and cap["last"].shape == (512, 8, 8)  # 3f: layer4's output
     assert cap["weights"].shape == (64, 3, 7, 7)
     assert activation_grid(cap["last"], k=64).shape == (3, 8 * 9 + 1, 8 * 9 + 1)
 

@@ -31,7 +31,7 @@ def test_report_follows_the_assignment_with_every_figure_and_no_absolute_path(ti
     assert str(tmp_path) not in report and "/tmp" not in report
     assert "| **total** | | | **390,410** |" in report and "label smoothing 0.2" in report
     assert "fixed whitening filters" in report and "This layer is frozen" in report  # resnet9's first conv
-    assert "compare_" in report and report.count("Discussion: write yours here") == 3
+    assert "compare_" in report and report.count("Discussion: write yours here") == 6  # 1b, 1c, 2b, 2e, 3e-3g, 3d
     # Captions and tables that used to say something false:
     captions = {path: alt for alt, path in figures}
     assert "keeps its ImageNet weights" not in captions["figures/resnet18-version_0_loss.png"]  # --weights none

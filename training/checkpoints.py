@@ -82,7 +82,7 @@ def load_model(target: str | Path):
         raise UserError(f"{path} is not a checkpoint of a registered model ({', '.join(MODELS)})")
     cls = MODELS[name]
     offline = {"weights": "none"} if "weights" in cls.all_defaults() else {}  # its weights are in the checkpoint
-    model = cls(**{**ckpt["hyper_parameters"], **offline})
+    model = cls(**{**cls.checkpoint_defaults, **ckpt["hyper_parameters"], **offline})
     check_fits(model, ckpt, path)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt, path
