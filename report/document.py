@@ -36,9 +36,16 @@ FORMATS = ("md", "pdf", "tex")
 
 def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, dataset: str | None = None,
                  named: Sequence[str] | None = None, formats: Sequence[str] = ("md",)) -> list[Path]:
-    """The report in the order of the assignment's items, for one data set's runs (report/runs.py),
-    as report.md, report.pdf and/or report.tex (FORMATS), one set of figures for all; items without
-    a run say how to make one. Which section a model belongs to is its registered `role`."""
+    """The report as report.md, report.pdf and/or latex/report.tex (FORMATS), one set of figures for all."""
+    page = build_report(logdir, out, compare, dataset, named)
+    return [write_format(page, fmt) for fmt in formats]
+
+
+def build_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, dataset: str | None = None,
+                 named: Sequence[str] | None = None) -> Page:
+    """The report's page (its figures drawn into out/figures) in the order of the assignment's items,
+    for one data set's runs (report/runs.py); items without a run say how to make one. Which section a
+    model belongs to is its registered `role`."""
     from datamodules.sources import DATASETS
     from report import runs as chosen_runs
 
@@ -47,7 +54,7 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
     data, latest, note, pool = chosen_runs.select(logdir, dataset, named)
     roles = {role: [n for n in latest if _role(n) == role] for role in ("baseline", "custom", "transfer")}
     every = [m for runs in latest.values() for m in runs]
-    r = Page(out, logdir, every)
+    r = Page(out, logdir, every, data)
     r.add(f"# {DATASETS[data].title if data in DATASETS else data} results",
           "Made by `python visualize.py report` from " + ("the runs named" if named else "each model's latest "
           "experiment (its latest finished run's settings)") + ", the seeds of one experiment merged; paths are "
@@ -61,10 +68,10 @@ def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
         from report.study import report_section
 
         report_section(r, logdir)
-    return [_write(r, fmt, data) for fmt in formats]
+    return r
 
 
-def _write(r: Page, fmt: str, data: str) -> Path:
+def write_format(r: Page, fmt: str) -> Path:
     path = r.out / f"report.{fmt}"
     if fmt == "tex":  # a folder of its own, figures included: upload it to Overleaf as it is, and
         path = _latex_folder(r.out)  # compiling it does not overwrite report.pdf
@@ -75,11 +82,11 @@ def _write(r: Page, fmt: str, data: str) -> Path:
     elif fmt == "pdf":
         from report import pdf
 
-        pdf.render(r.blocks, r.out, path, title_block(r, data))
+        pdf.render(r.blocks, r.out, path, title_block(r))
     else:
         from report import latex
 
-        path.write_text(latex.render(r.blocks, title_block(r, data)))
+        path.write_text(latex.render(r.blocks, title_block(r)))
     return path
 
 
@@ -93,7 +100,7 @@ def _latex_folder(out: Path) -> Path:
     return folder / "report.tex"
 
 
-def title_block(r: Page, data: str) -> dict[str, str]:
+def title_block(r: Page) -> dict[str, str]:
     """The PDF's and LaTeX's title: the data set, the date, the commit and the machine of the runs."""
     import datetime
 
@@ -101,7 +108,7 @@ def title_block(r: Page, data: str) -> dict[str, str]:
     commits = sorted({(m.get("environment") or {}).get("git_commit") or "unknown" for m in r.runs})
     devices = sorted({m.get("device", "?") for m in r.runs})
     return {"title": first, "date": datetime.date.today().isoformat(), "commit": ", ".join(c[:12] for c in commits),
-            "machine": "; ".join(devices), "dataset": data}
+            "machine": "; ".join(devices), "dataset": r.dataset}
 
 
 def _role(name: str) -> str:

@@ -37,10 +37,10 @@ def portable(text: str) -> str:
 class Page:
     """The report's blocks; figures go to out/figures, and every path in the text is relative to out."""
 
-    def __init__(self, out: Path, logdir: Path, runs: list[dict] | None = None):
+    def __init__(self, out: Path, logdir: Path, runs: list[dict] | None = None, dataset: str = ""):
         """`runs`: every run the report is about (its title block names their commits and machines)."""
         self.out, self.logdir, self.figures, self.blocks = out, logdir, out / "figures", []
-        self.runs = list(runs or [])
+        self.runs, self.dataset = list(runs or []), dataset
 
     def add(self, *texts: str) -> None:
         """Markdown: a heading ("## ..."), a table ("| ..."), or text."""
