@@ -161,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                              or (j and argv[j - 1] == "--workers"))]
             _workers(without, args.workers, remaining, targs.gpus)
         elif remaining:
-            study.optimize(_objective(base, dims, args.seeds, args.prune, url), n_trials=remaining,
-                           catch=(RuntimeError,), gc_after_trial=True)
+            store.run_trials(study, _objective(base, dims, args.seeds, args.prune, url), target, remaining,
+                             catch=(RuntimeError,))
     except (UserError, BadTrialInput) as e:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2

@@ -83,8 +83,7 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     import optuna
 
     store = storage(url)
-    sampler = (optuna.samplers.GridSampler(grid, seed=seed) if grid is not None
-               else optuna.samplers.TPESampler(seed=seed))
+    sampler = (optuna.samplers.GridSampler(grid, seed=seed) if grid is not None else trial_seeded_tpe(seed))
     pruner = make_pruner(prune)
     study = optuna.create_study(storage=store, study_name=name, direction="maximize", sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
@@ -129,3 +128,48 @@ def counts(study) -> dict[str, int]:
     for t in study.get_trials(deepcopy=False):
         out[t.state.name] = out.get(t.state.name, 0) + 1
     return out
+
+
+def trial_seeded_tpe(seed: int | None):
+    """Optuna's TPE sampler, seeded anew for each trial from (seed, trial number). A sampler seeded
+    once per process draws the same sequence in every process: two workers, or a study continued by
+    the same command, would run the same parameters again. Trial numbers are the study's own (one
+    each, whichever process asks), so each trial gets its own draw, and a study stays repeatable."""
+    import optuna
+
+    class TrialSeeded(optuna.samplers.BaseSampler):
+        def __init__(self):
+            self._inner = optuna.samplers.TPESampler(seed=seed)
+
+        def before_trial(self, study, trial):
+            mixed = None if seed is None else (seed * 1_000_003 + trial.number) % 2**32
+            self._inner = optuna.samplers.TPESampler(seed=mixed)  # TPE keeps no state but its RNG
+            self._inner.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study, trial):
+            return self._inner.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self._inner.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values):
+            self._inner.after_trial(study, trial, state, values)
+
+    return TrialSeeded()
+
+
+TAKEN = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")  # trials that count toward a study's total
+
+
+def run_trials(study, objective, total: int, most: int | None = None, catch=()) -> int:
+    """Trials until the study holds `total` that are done or under way (whichever process runs
+    them: two commands started at once share the total), and at most `most` here. The count is
+    read again before each trial. Returns the trials run here."""
+    ran = 0
+    while (most is None or ran < most) and sum(counts(study).get(s, 0) for s in TAKEN) < total:
+        study.optimize(objective, n_trials=1, catch=catch, gc_after_trial=True)
+        ran += 1
+    return ran

@@ -228,6 +228,7 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_continues(folder_da
     assert done.returncode == 0 and "study lenet-search" in done.stdout and "1 fail; 2 of 2 trials to run" in done.stdout
     study = store.load(store.default_url(logdir), "lenet-search")
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert len({t.params["lr"] for t in study.trials}) == 3  # the continued study drew anew, not trial 0 again
 
 
 @pytest.mark.slow
@@ -241,6 +242,7 @@ def test_three_workers_share_one_sqlite_study_each_trial_once(folder_data, tmp_p
     study = store.load(store.default_url(logdir), "lenet-search")
     assert sorted(t.number for t in study.trials) == [0, 1, 2]  # three at once, each number once
     assert all(t.state.name == "COMPLETE" for t in study.trials)
+    assert len({t.params["lr"] for t in study.trials}) == 3  # each worker's trial its own draw
     folders = [t.user_attrs["run_dir_seed0"] for t in study.trials]
     assert len(set(folders)) == 3 and sorted(p.name for p in (logdir / "lenet").iterdir()) == [f"version_{i}" for i in range(3)]
 
@@ -276,3 +278,44 @@ def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag
     monkeypatch.setattr(tune.subprocess, "Popen", Worker)
     assert tune._workers(["--model", "lenet"], 3, 6, gpus_flag) == 0
     assert started == pinned
+
+
+def test_every_trial_draws_its_own_parameters_whichever_process_and_however_continued(tmp_path):
+    """Two processes' study handles on one database, both seeded alike, then a third one continuing:
+    no two trials draw the same values; a fresh study with the same seed draws the same again."""
+    from studies import store
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    space = ["lr=0.0001:0.1:log"]
+    first, second = (store.open_study(url, "s", "lenet", space, seed=0) for _ in range(2))
+
+    def objective(trial):
+        return trial.suggest_float("lr", 1e-4, 0.1, log=True)
+    for _ in range(2):
+        first.optimize(objective, n_trials=1)
+        second.optimize(objective, n_trials=1)
+    store.open_study(url, "s", "lenet", space, seed=0).optimize(objective, n_trials=2)  # the same command again
+    lrs = [t.params["lr"] for t in store.load(url, "s").trials]
+    assert len(lrs) == 6 and len(set(lrs)) == 6
+    again = store.open_study(f"sqlite:///{tmp_path / 'p.db'}", "s", "lenet", space, seed=0)
+    again.optimize(objective, n_trials=2)
+    assert [t.params["lr"] for t in again.trials] == lrs[:2]  # repeatable: the same seed, the same draws
+
+
+def test_two_commands_at_once_share_the_studys_total(tmp_path):
+    import threading
+
+    from studies import store
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    studies = [store.open_study(url, "s", "lenet", ["lr=0.0001:0.1:log"], seed=0) for _ in range(2)]
+
+    def objective(trial):
+        time.sleep(0.2)  # long enough that both commands are always under way at once
+        return trial.suggest_float("lr", 1e-4, 0.1, log=True)
+    threads = [threading.Thread(target=store.run_trials, args=(st, objective, 5)) for st in studies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [t.state.name for t in store.load(url, "s").trials] == ["COMPLETE"] * 5
