@@ -69,6 +69,13 @@ def storage(url: str, heartbeat: bool = True):
                         f"such as sqlite:///path/optuna.db or postgresql://user:pass@host/db") from None
 
 
+def _root_cause(e: BaseException) -> str:
+    """The first line of the innermost exception: sqlite's or the server's own words."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
 def _hide_password(url: str) -> str:
     head, at, tail = url.rpartition("@")
     if not at or "://" not in head:
@@ -85,14 +92,18 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     store = storage(url)
     sampler = (optuna.samplers.GridSampler(grid, seed=seed) if grid is not None else trial_seeded_tpe(seed))
     pruner = make_pruner(prune)
-    study = optuna.create_study(storage=store, study_name=name, direction="maximize", sampler=sampler,
-                                pruner=pruner, load_if_exists=True)
-    attrs = study.user_attrs
     wanted = {"model": model, "space": sorted(space), "grid": grid is not None}
-    if not attrs:
-        for k, v in wanted.items():
-            study.set_user_attr(k, v)
-    elif any(attrs.get(k) != v for k, v in wanted.items()):
+    try:
+        study = optuna.create_study(storage=store, study_name=name, direction="maximize", sampler=sampler,
+                                    pruner=pruner, load_if_exists=True)
+        attrs = study.user_attrs
+        if not attrs:
+            for k, v in wanted.items():
+                study.set_user_attr(k, v)
+    except optuna.exceptions.StorageInternalError as e:  # a read-only file, a full disk, a lost server
+        raise UserError(f"--storage {_hide_password(url)}: cannot write the study ({_root_cause(e)}); check "
+                        f"that the database is writable and reachable, or pass another --storage") from None
+    if attrs and any(attrs.get(k) != v for k, v in wanted.items()):
         raise UserError(f"--study {name}: this study exists with model {attrs.get('model')} and search "
                         f"{' '.join(attrs.get('space', []))}{' (a grid)' if attrs.get('grid') else ''}; "
                         f"use another --study name for model {model} and {' '.join(sorted(space))}")

@@ -319,3 +319,16 @@ def test_two_commands_at_once_share_the_studys_total(tmp_path):
     for t in threads:
         t.join()
     assert [t.state.name for t in store.load(url, "s").trials] == ["COMPLETE"] * 5
+
+
+def test_a_study_database_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    """A read-only SQLite connection (what a chmod 444 file is to anyone but root): exit 2, one line."""
+    from studies import store
+
+    store.open_study(f"sqlite:///{tmp_path / 'optuna.db'}", "lenet-search", "lenet", ["lr=0.001:0.01"])
+    read_only = f"sqlite:///file:{tmp_path / 'optuna.db'}?mode=ro&uri=true"
+    assert tune.main(["--model", "lenet", "--search", "lr=0.001:0.01", "--study", "other", "--storage", read_only,
+                      "--gpus", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tune.py: error: --storage {read_only}: cannot write the study (attempt to write a readonly "
+                   f"database); check that the database is writable and reachable, or pass another --storage"]
