@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid = space.grid_values(dims) if args.grid else None
         name = args.study or f"{args.model}-{'grid' if grid else 'search'}"
         url = args.storage or store.default_url(targs.logdir)
-        study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0])
+        study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0],
+                                 flags=rest)
         target = space.grid_size(dims) if grid else (args.trials or 20)
         done = store.counts(study)
         finished = done.get("COMPLETE", 0) + done.get("PRUNED", 0)
@@ -177,11 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(summary(study, args.model))
     if args.confirm:
-        return _confirm(study, base, args.seeds, args.confirm)
+        try:
+            return _confirm(study, base, dims, args.seeds, args.confirm)
+        except UserError as e:
+            print(f"tune.py: error: --confirm: {e}", file=sys.stderr)
+            return 2
     return 0
 
 
-def _confirm(study, base: list[str], seeds: list[int], n: int) -> int:
+def _confirm(study, base: list[str], dims, seeds: list[int], n: int) -> int:
     """The best trial and the defaults (the same flags, no searched key set), each over n seeds
     the search never saw, run as a trial's seeds are (studies/trial.run_seed); the verdict on their
     test accuracies (Welch's 95% interval): a search's best trial is optimistic by construction."""
@@ -194,7 +199,8 @@ def _confirm(study, base: list[str], seeds: list[int], n: int) -> int:
         print("tune.py: no complete trial to confirm", file=sys.stderr)
         return 1
     fresh = list(range(max(seeds) + 1, max(seeds) + 1 + n))
-    sides = {"best trial": ["--set", *space.set_words(best.params)], "defaults": []}
+    checked = space.checked_params(best.params, dims)  # a database is not trusted to hold only tune.py's values
+    sides = {"best trial": ["--set", *space.set_words(checked)], "defaults": []}
     results: dict[str, list[float]] = {}
     for label, extra in sides.items():
         for seed in fresh:

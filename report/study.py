@@ -8,16 +8,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from core import run_folder
 from core.errors import UserError
 from figures.style import file_name, plt, save
 from studies.store import best_trial, run_dirs
-
-
-def _words(params: dict) -> str:
-    from studies.space import set_words
-
-    return " ".join(set_words(params))
 
 
 def trials_table(study) -> str:
@@ -52,18 +45,40 @@ def trials_table(study) -> str:
     return "\n".join(lines)
 
 
+REFUSED = ("--seed", "--seeds", "--resume")  # flags tune.py never passes through to a trial
+
+
 def best_command(study, model: str) -> str | None:
+    """The command that repeats the best trial, built from checked values only, never copied from a
+    file: the registered model, the flags the study was created with as train.py's parser reads
+    them, and the trial's values within the study's declared space, each word shell-quoted. A study
+    database that holds anything else gets a one-line refusal instead of a command."""
+    import shlex
+
+    from lit_modules import MODELS
+    from studies import space
+    from training.cli import parse_args as parse_train
+
     best = best_trial(study)
     if best is None:
         return None
-    run = next(iter(run_dirs(best)), None)
     try:
-        record = run_folder.read_record(Path(run)) if run else None
-    except UserError:
-        record = None
-    if record is not None:  # the trial's own command: every flag it passed through
-        return record["command"]
-    return f"python train.py --model {model} --set {_words(best.params)}"
+        if model not in MODELS:
+            raise UserError(f"its model {model!r} is not a registered one")
+        cls = MODELS[model]
+        dims = space.parse(study.user_attrs.get("space") or [], cls.all_defaults(), cls.all_specs())
+        params = space.checked_params(best.params, dims)
+        flags = study.user_attrs.get("flags") or []
+        if not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)) \
+                or any(f.split("=")[0] in REFUSED for f in flags):
+            raise UserError("its stored flags are not train.py flags")
+        try:
+            parse_train(["--model", model, *flags])
+        except SystemExit:
+            raise UserError("its stored flags are not train.py flags") from None
+    except UserError as e:
+        return f"(none: this study's database does not hold a trial tune.py wrote: {e})"
+    return shlex.join(["python", "train.py", "--model", model, *flags, "--set", *space.set_words(params)])
 
 
 def summary(study, model: str) -> str:

@@ -127,3 +127,24 @@ def suggest(trial, dims: Sequence[Dimension]) -> dict[str, Any]:
 def set_words(values: dict[str, Any]) -> list[str]:
     """`--set` words for `values`: lr=0.1 optimizer=adam schedule=none."""
     return [f"{k}={_text(v)}" for k, v in values.items()]
+
+
+def checked_params(params: dict[str, Any], dims: Sequence[Dimension]) -> dict[str, Any]:
+    """A trial's values read back from a study database, each within its declared dimension (a
+    choice among the choices, a number inside the range, of the key's type); a database written by
+    anything but tune.py cannot smuggle a value into a command. A UserError names the first that is not."""
+    by_key = {d.key: d for d in dims}
+    out = {}
+    for key, value in params.items():
+        d = by_key.get(key)
+        if d is None:
+            raise UserError(f"the study's trial sets {key!r}, which its search space does not hold")
+        stored = [_text(c) if c is None else c for c in d.choices]
+        if d.choices and value in stored:
+            out[key] = None if value == "none" and None in d.choices else value
+        elif not d.choices and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and d.low <= value <= d.high and (d.kind is float or float(value).is_integer()):
+            out[key] = d.kind(value)
+        else:
+            raise UserError(f"the study's trial sets {key}={value!r}, outside its search space {d.spec()}")
+    return out

