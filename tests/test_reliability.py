@@ -525,3 +525,19 @@ def test_resume_from_another_folder_finds_data_given_as_a_relative_path(folder_d
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert train.main(["--resume", str(tmp_path / "work" / "logs" / "lenet" / "version_0")]) == 0
     assert not (tmp_path / "elsewhere" / "data").exists()
+
+
+@pytest.mark.slow
+def test_a_copied_run_folder_resumes_exactly_as_the_original(folder_data, tmp_path):
+    """`cp -r` a run to another logdir, resume both to 4 epochs: the same numbers, and the copy keeps
+    one best checkpoint and one last.ckpt (Lightning saw a changed folder and dropped its best score)."""
+    import shutil
+
+    assert train.main(tiny_args(folder_data, tmp_path / "a")) == 0
+    original, copy = tmp_path / "a" / "lenet" / "version_0", tmp_path / "b" / "lenet" / "version_0"
+    shutil.copytree(original, copy)
+    for run in (original, copy):
+        assert train.main(["--resume", str(run), "--epochs", "4"]) == 0
+    assert numbers(copy) == numbers(original)
+    names = sorted(p.name for p in (copy / "checkpoints").iterdir())
+    assert len(names) == 2 and names[0].startswith("best-") and names[1] == "last.ckpt", names
