@@ -114,6 +114,10 @@ def _objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
     return objective
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a kill, a dying parent) stops like Ctrl-C: the trial is marked failed
+
+
 def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> int:
     """N processes of this command, each running its share of the remaining trials, and each, where
     there are GPUs (and the runs are not told --gpus 0), on its own one (CUDA_VISIBLE_DEVICES,
@@ -126,16 +130,37 @@ def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> 
 
         gpus = torch.cuda.device_count()
     shares = [remaining // n + (i < remaining % n) for i in range(n)]
+    from studies.trial import die_with_parent
+
     procs = []
     for i, share in enumerate(s for s in shares if s):
         env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus else {}))
-        procs.append(subprocess.Popen([sys.executable, __file__, *argv, "--workers", "1", "--trials-here", str(share)], env=env))
-    codes = [p.wait() for p in procs]
+        procs.append(subprocess.Popen([sys.executable, __file__, *argv, "--workers", "1", "--trials-here", str(share)],
+                                      env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None))
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:  # every worker, and its run, goes with this process
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            p.wait()
+        raise
     return max(codes, key=lambda c: (c != 0, c)) if codes else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    import signal
+
+    old_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old_sigterm)
+
+
+def _main(argv: list[str]) -> int:
     here = None
     if "--trials-here" in argv:  # a worker started by --workers: its share of the trials
         i = argv.index("--trials-here")
@@ -179,43 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary(study, args.model))
     if args.confirm:
         try:
-            return _confirm(study, base, dims, args.seeds, args.confirm)
+            from studies.confirm import confirm
+
+            return confirm(study, base, dims, args.seeds, args.confirm)
         except UserError as e:
             print(f"tune.py: error: --confirm: {e}", file=sys.stderr)
             return 2
-    return 0
-
-
-def _confirm(study, base: list[str], dims, seeds: list[int], n: int) -> int:
-    """The best trial and the defaults (the same flags, no searched key set), each over n seeds
-    the search never saw, run as a trial's seeds are (studies/trial.run_seed); the verdict on their
-    test accuracies (Welch's 95% interval): a search's best trial is optimistic by construction."""
-    from report.verdict import welch
-    from studies import space, store
-    from studies.trial import run_seed
-
-    best = store.best_trial(study)
-    if best is None:
-        print("tune.py: no complete trial to confirm", file=sys.stderr)
-        return 1
-    fresh = list(range(max(seeds) + 1, max(seeds) + 1 + n))
-    checked = space.checked_params(best.params, dims)  # a database is not trusted to hold only tune.py's values
-    sides = {"best trial": ["--set", *space.set_words(checked)], "defaults": []}
-    results: dict[str, list[float]] = {}
-    for label, extra in sides.items():
-        for seed in fresh:
-            print(f"\n=== confirm: {label}, fresh seed {seed} ===", flush=True)
-            code, data, _ = run_seed(base + extra, seed)
-            if code != 0 or not (data and data.get("final")):
-                return code or 1
-            results.setdefault(label, []).append(data["final"]["test_acc"])
-    print(f"\nconfirmation over fresh seeds {' '.join(map(str, fresh))} (test accuracy, never used to choose):")
-    for label, accs in results.items():
-        spread = f" ± {100 * statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
-        print(f"  {label}: {100 * statistics.mean(accs):.2f}%{spread} ({', '.join(f'{100 * a:.2f}' for a in accs)})")
-    verdict = welch(results["best trial"], results["defaults"])
-    print("  verdict: " + (f"best trial - defaults = {verdict.text()} (Welch, 95%)" if verdict
-                          else "needs --confirm 2 or more for an interval"))
     return 0
 
 

@@ -46,7 +46,7 @@ def ablation(runs: Sequence[dict]) -> list[str]:
     """2e: of the experiments that change a model's defaults, the one with the largest and the one
     with the smallest effect on test accuracy against that model's defaults, each with Welch's 95%
     interval where both sides have two or more seeds (the verdict `visualize.py table` gives)."""
-    from report.verdict import welch
+    from studies.verdict import welch
 
     rows = []
     for model in sorted({m["model"] for m in runs}):

@@ -17,7 +17,7 @@ def trials_table(study) -> str:
     """One row per trial. With two or more seeds per trial, a last column gives each trial's
     difference to the best trial (validation accuracy, Welch's 95% interval): trials "within seed
     noise" of the best are as good as far as the search can tell."""
-    from report.verdict import welch
+    from studies.verdict import welch
 
     keys = sorted({k for t in study.trials for k in t.params})
     best = best_trial(study)

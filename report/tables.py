@@ -60,10 +60,10 @@ def _cell(values: list[float | None], fmt) -> str:
 
 def _verdicts(groups: list[list[dict]], baseline: str | None) -> list[str] | None:
     """Per group: its test accuracy's difference to its model's reference group, with Welch's 95%
-    interval (report/verdict.py), where both have two or more seeds. The reference is the group
+    interval (studies/verdict.py), where both have two or more seeds. The reference is the group
     holding the run `baseline` names, else the model's group with the fewest changed settings (its
     defaults). None when no group has a verdict."""
-    from report.verdict import welch
+    from studies.verdict import welch
 
     def accs(g):
         return [f["test_acc"] for f in (m.get("final") or {} for m in g) if f.get("test_acc") is not None]

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from core.errors import UserError
+from core.errors import RunInterrupted, UserError
 
 HEARTBEAT_S, GRACE_S = 20, 60
 SQLITE_TIMEOUT_S = 60  # how long a writer waits for another process's lock on the SQLite file
@@ -63,6 +63,8 @@ def storage(url: str, heartbeat: bool = True):
     beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
+    except RunInterrupted:  # a stop signal while connecting is a stop, not a bad URL
+        raise
     except Exception as e:  # sqlalchemy's ArgumentError, OperationalError, a missing driver ...
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "

@@ -24,7 +24,7 @@ ENV = "CIFAR_LIGHTNING_TRIAL"  # {"seed", "handoff", and for a trial: "storage",
 TRAIN = Path(__file__).resolve().parents[1] / "train.py"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: SIGTERM when tune.py dies (kill -9 included), so no run trains on for nobody;
     train.py stops at the next batch and keeps its last finished epoch."""
     try:
@@ -44,17 +44,19 @@ def trial_spec(trial, storage_url: str, prune: str, report: bool) -> dict[str, A
 def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None) -> tuple[int, dict | None, Path | None]:
     """`python train.py ARGV --seed SEED` -> (exit code, its metrics.json, its run folder). `spec`:
     the trial it is a seed of (trial_spec), None for a run of no trial. Ctrl-C reaches the child too
-    (one process group); this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
+    (one process group), and a KeyboardInterrupt here (a signal to this process alone) is passed on as
+    SIGTERM; this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
     fd, handoff = tempfile.mkstemp(prefix="run_dir_", suffix=".txt")
     os.close(fd)
     env = dict(os.environ, **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
     try:
         child = subprocess.Popen([sys.executable, str(TRAIN), *argv, "--seed", str(seed)], env=env,
-                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                 preexec_fn=die_with_parent if sys.platform == "linux" else None)
         try:
             code = child.wait()
-        except KeyboardInterrupt:
-            child.wait()  # it stops at its next batch, keeping its last finished epoch
+        except KeyboardInterrupt:  # Ctrl-C to the group, or a signal to this process alone: the child stops too
+            child.terminate()  # SIGTERM: it stops after its batch, keeping its last finished epoch
+            child.wait()
             mark(_handed_off(handoff), "failed (stopped)")
             raise
         run_dir = _handed_off(handoff)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,7 +90,7 @@ def test_a_study_name_taken_by_another_model_or_space_is_refused(tmp_path, capsy
 
 
 def test_welch_interval_by_hand():
-    from report.verdict import welch
+    from studies.verdict import welch
 
     # means 0.81 and 0.71; each variance 0.0002 over n=2: se = sqrt(0.0002); df = 2; t(0.975, 2) = 4.302653
     v = welch([0.80, 0.82], [0.70, 0.72])
@@ -371,3 +372,41 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
     study.set_user_attr("flags", ["--data-dir", "my data; rm -rf ~"])  # a valid path with odd characters
     assert best_command(store.load(url, None), "lenet") == \
         "python train.py --model lenet --data-dir 'my data; rm -rf ~' --set lr=0.005"  # quoted: one word
+
+
+def _ours(logdir) -> list[str]:
+    """The command lines of live processes that name `logdir` (tune.py workers, train.py runs)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(logdir) in cmd and proc.name != str(os.getpid()):
+            found.append(cmd)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the processes left behind")
+def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_data, tmp_path):
+    """SIGINT to the parent only (not to its process group, as a terminal's Ctrl-C would): no worker
+    and no run trains on, and the running trials are failed in the study, none left running."""
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    proc = subprocess.Popen(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none",
+                                  "--epochs", "50"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    deadline = time.time() + 30
+    while _ours(logdir) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _ours(logdir) == []
+    states = sorted(t.state.name for t in store.load(store.default_url(logdir), "lenet-search").trials)
+    assert states == ["FAIL", "FAIL"]
