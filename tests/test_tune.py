@@ -274,7 +274,7 @@ def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag
     started = []
 
     class Worker:
-        def __init__(self, argv, env):
+        def __init__(self, argv, env, **kw):
             started.append(env.get("CUDA_VISIBLE_DEVICES"))
 
         def wait(self):
