@@ -178,12 +178,25 @@ def trial_seeded_tpe(seed: int | None):
 TAKEN = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")  # trials that count toward a study's total
 
 
+class Surplus(Exception):
+    """A trial asked for after the study already held its total: failed at once, never run."""
+
+
 def run_trials(study, objective, total: int, most: int | None = None, catch=()) -> int:
     """Trials until the study holds `total` that are done or under way (whichever process runs
     them: two commands started at once share the total), and at most `most` here. The count is
-    read again before each trial. Returns the trials run here."""
+    read before each trial and again once the trial has its number: of two commands that asked for
+    the last place at once, the later number is failed as surplus (it does not count) and runs
+    nothing. Returns the trials run here."""
+    def guarded(trial):
+        before = sum(t.number < trial.number and t.state.name in TAKEN for t in study.get_trials(deepcopy=False))
+        if before >= total:
+            trial.set_user_attr("surplus", f"the study already held its {total} trials; nothing was run")
+            raise Surplus()
+        return objective(trial)
+
     ran = 0
     while (most is None or ran < most) and sum(counts(study).get(s, 0) for s in TAKEN) < total:
-        study.optimize(objective, n_trials=1, catch=catch, gc_after_trial=True)
+        study.optimize(guarded, n_trials=1, catch=(*catch, Surplus), gc_after_trial=True)
         ran += 1
     return ran
