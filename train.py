@@ -53,6 +53,17 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 1, None
+    except RuntimeError as e:  # torch.distributed's errors (DistBackendError among them) are RuntimeErrors
+        processes = run.plan.devices["devices"] * run.plan.devices.get("num_nodes", 1) if run else 1
+        if processes < 2 or not _lost_peer(e):
+            raise
+        import re
+
+        line = re.sub(r"^\[[^\]]*\]\s*", "", (str(e).strip().splitlines() or [type(e).__name__])[0])[:160]
+        after = stop()
+        print(f"train.py: error: a process of this {processes}-process run was lost ({line}). "
+              f"{after[0].upper()}{after[1:]}", file=sys.stderr)
+        return 1, None
     except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
         where = f" while writing {e.filename}" if e.filename else ""
         after = stop()
@@ -63,6 +74,12 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         signal.signal(signal.SIGTERM, old_sigterm)
     print(f"done in {time.time() - start:.0f} s")
     return 0, outcome.record
+
+
+def _lost_peer(e: BaseException) -> bool:
+    """Whether a multi-process run's error says another process went away (killed, its machine lost)."""
+    text = str(e).lower()
+    return any(w in text for w in ("gloo", "nccl", "connection", "peer", "broken pipe", "timed out", "timeout"))
 
 
 def _without_seeds(argv: list[str]) -> list[str]:

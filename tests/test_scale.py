@@ -181,6 +181,23 @@ def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_proce
         assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0"), how.name
         assert sorted(p.name for p in (logdir / "lenet").iterdir()) == ["version_0"]
 
+    # kill -9 of the second process alone: the first says in one line what was lost and kept, and how to go on.
+    logdir = tmp_path / "one_lost"
+    run_dir = logdir / "lenet" / "version_0"
+    proc = subprocess.Popen(cmd(logdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 200
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    second = [pid for pid in live_processes_in_group(proc.pid) if pid != proc.pid]
+    assert len(second) == 1
+    os.kill(second[0], signal.SIGKILL)
+    err = proc.communicate(timeout=120)[1]
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "Traceback" not in err, err[-2000:]
+    assert last.startswith("train.py: error: a process of this 2-process run was lost (") and \
+        f"Continue this run with: python train.py --model lenet --resume {run_dir}" in last, last
+
 
 NAN_ON_RANK_1 = """
 import sys
