@@ -77,6 +77,16 @@ def _plan(args: argparse.Namespace, rest: list[str]):
     if clash:
         raise UserError(f"--set {sorted(clash)[0]} and the search both set {sorted(clash)[0]}; leave it out of one")
     recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), targs.set or [])  # a bad --set fails now
+    if args.grid:  # every combination, before the first trial trains: a rule between keys may break in one
+        import itertools
+
+        for combo in itertools.product(*(d.choices for d in dims)):
+            words = space.set_words(dict(zip((d.key for d in dims), combo)))
+            try:
+                recipe.check_together(recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), [*(targs.set or []), *words]))
+            except UserError as e:
+                raise UserError(f"--grid: the combination {' '.join(words)} {str(e).removeprefix('--set: ')}; "
+                                f"leave a value out of the grid") from None
     return base, targs, dims
 
 
@@ -180,7 +190,8 @@ def _main(argv: list[str]) -> int:
         done = store.counts(study)
         finished = done.get("COMPLETE", 0) + done.get("PRUNED", 0)
         if here is None:
-            print(f"study {name} ({url}): {_count_line(done)}; {max(0, target - finished)} of {target} trials to run")
+            print(f"study {name} ({store.where(url)}): {_count_line(done)}; {max(0, target - finished)} of {target} "
+                  f"trials to run")
         remaining = max(0, target - finished) if here is None else here
         if args.workers > 1 and here is None and remaining:
             without = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")

@@ -90,10 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(map(str, study_report.figures(study, out))))
             return 0
         if args.command == "table":
-            runs = [load_run(r) for r in args.runs]
+            runs = []
+            for r in args.runs:  # a run still in its first epoch (a glob over a logdir) is left out, said so
+                try:
+                    runs.append(load_run(r))
+                except UserError as e:
+                    if "no finished epoch" not in str(e) or len(args.runs) == 1:
+                        raise
+                    print(f"note: skipping {r}: {e}", file=sys.stderr)
             if args.baseline and not any(Path(m["run_dir"]).resolve() == Path(args.baseline).resolve() for m in runs):
                 raise UserError(f"--baseline {args.baseline}: not one of the runs given; list it among them")
             print(tables.results_table(runs, args.baseline))
+            if args.baseline and "vs reference" not in tables.results_table(runs, args.baseline):
+                print("note: no verdict column: a verdict needs two or more seeds on both sides (the --baseline's "
+                      "group and another); train them with --seeds 0 1 2", file=sys.stderr)
         elif args.command == "curves":
             print("\n".join(map(str, plot_curves(load_run(args.runs[0]), out))))
         elif args.command == "compare":

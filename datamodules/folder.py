@@ -169,7 +169,8 @@ def load(root: Path, classes: list[str], cache_name: str, image_size: int | None
         try:
             saved = torch.load(cache, weights_only=True)
             saved = saved if saved.get("fingerprint") == fingerprint else None
-        except Exception:  # unreadable cache: decode again and overwrite it
+        except Exception as e:  # unreadable or tampered with: decode again and overwrite it, said so
+            _warn(f"the cache {cache} could not be read ({type(e).__name__}); decoding the images again")
             saved = None
     if saved is None:
         n = sum(len(v) for v in files.values())

@@ -36,7 +36,12 @@ def load_state_dict_file(net: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise UserError(f"--weights {path}: not a PyTorch state-dict file ({type(e).__name__})") from None
+        import pickle
+
+        why = ("it holds objects other than tensors, which could run code when loaded, so it is not read"
+               if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {str(e).strip().splitlines()[0][:80] if str(e).strip() else 'unreadable'}")
+        raise UserError(f"--weights {path}: not a plain PyTorch state-dict file ({why}); pass torchvision's "
+                        f"resnet18 weights file, 'imagenet' or 'none'") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a Lightning checkpoint
         state = {k.removeprefix("net.backbone."): v for k, v in state["state_dict"].items()
                  if k.startswith("net.backbone.")}

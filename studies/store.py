@@ -57,7 +57,10 @@ def storage(url: str, heartbeat: bool = True):
     # tune.py's one-line errors; what a trial does is printed by its train.py, the study's state by tune.py.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+        raise UserError(f"--storage {url}: a SQLite URL has three slashes before its file: sqlite:///path/optuna.db "
+                        f"(relative to this folder), or four for an absolute path: sqlite:////abs/optuna.db")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):  # file: is SQLite's URI form
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
@@ -69,6 +72,13 @@ def storage(url: str, heartbeat: bool = True):
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "
                         f"such as sqlite:///path/optuna.db or postgresql://user:pass@host/db") from None
+
+
+def where(url: str) -> str:
+    """The URL as a user should read it: a SQLite file by its absolute path, a password hidden."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
+        return f"{url}, the file {Path(url.removeprefix('sqlite:///')).resolve()}"
+    return _hide_password(url)
 
 
 def _root_cause(e: BaseException) -> str:
