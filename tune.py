@@ -78,15 +78,7 @@ def _plan(args: argparse.Namespace, rest: list[str]):
         raise UserError(f"--set {sorted(clash)[0]} and the search both set {sorted(clash)[0]}; leave it out of one")
     recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), targs.set or [])  # a bad --set fails now
     if args.grid:  # every combination, before the first trial trains: a rule between keys may break in one
-        import itertools
-
-        for combo in itertools.product(*(d.choices for d in dims)):
-            words = space.set_words(dict(zip((d.key for d in dims), combo)))
-            try:
-                recipe.check_together(recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), [*(targs.set or []), *words]))
-            except UserError as e:
-                raise UserError(f"--grid: the combination {' '.join(words)} {str(e).removeprefix('--set: ')}; "
-                                f"leave a value out of the grid") from None
+        space.check_combinations(dims, cls.all_defaults(), cls.all_specs(), targs.set or [])
     return base, targs, dims
 
 

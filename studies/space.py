@@ -148,3 +148,20 @@ def checked_params(params: dict[str, Any], dims: Sequence[Dimension]) -> dict[st
         else:
             raise UserError(f"the study's trial sets {key}={value!r}, outside its search space {d.spec()}")
     return out
+
+
+def check_combinations(dims: Sequence[Dimension], defaults: dict[str, Any], specs: dict[str, Key],
+                       fixed: Sequence[str] = ()) -> None:
+    """Every combination of a grid's values (with the `--set` words `fixed`) against the rules
+    between keys, before any trial trains; a UserError names the first that breaks one."""
+    import itertools
+
+    from core.recipe import apply_overrides, check_together
+
+    for combo in itertools.product(*(d.choices for d in dims)):
+        words = set_words(dict(zip((d.key for d in dims), combo)))
+        try:
+            check_together(apply_overrides(defaults, specs, [*fixed, *words]))
+        except UserError as e:
+            raise UserError(f"--grid: the combination {' '.join(words)} {str(e).removeprefix('--set: ')}; "
+                            f"leave a value out of the grid") from None
