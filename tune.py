@@ -126,6 +126,8 @@ def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> 
     round robin)."""
     import os
 
+    argv = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")
+                                                  or (j and argv[j - 1] == "--workers"))]  # each worker: 1
     gpus = 0
     if gpus_flag != 0:
         import torch
@@ -168,27 +170,28 @@ def _main(argv: list[str]) -> int:
         i = argv.index("--trials-here")
         here, argv = int(argv[i + 1]), argv[:i] + argv[i + 2:]
     args, rest = parse_args(argv)
-    study = None
+    study = url = None
     try:
-        from studies import space, store
+        from studies import recover, space, store
 
         base, targs, dims = _plan(args, rest)
+        recover.quiet_heartbeat()
         grid = space.grid_values(dims) if args.grid else None
         name = args.study or f"{args.model}-{'grid' if grid else 'search'}"
         url = args.storage or store.default_url(targs.logdir)
         study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0],
                                  flags=rest)
+        for n in recover.recover(study, args.seeds) if here is None else []:
+            print(f"trial {n}: its runs finished after the study lost track of it; their results are now in the study")
         target = space.grid_size(dims) if grid else (args.trials or 20)
         done = store.counts(study)
         finished = done.get("COMPLETE", 0) + done.get("PRUNED", 0)
         if here is None:
-            print(f"study {name} ({store.where(url)}): {_count_line(done)}; {max(0, target - finished)} of {target} "
+            print(f"study {name} ({store.where(url)}): {store.count_line(done)}; {max(0, target - finished)} of {target} "
                   f"trials to run")
         remaining = max(0, target - finished) if here is None else here
         if args.workers > 1 and here is None and remaining:
-            without = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")
-                                                             or (j and argv[j - 1] == "--workers"))]
-            _workers(without, args.workers, remaining, targs.gpus)
+            _workers(argv, args.workers, remaining, targs.gpus)
         elif remaining:
             store.run_trials(study, _objective(base, dims, args.seeds, args.prune, url), target, remaining,
                              catch=(RuntimeError,))
@@ -196,10 +199,17 @@ def _main(argv: list[str]) -> int:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        state = f" ({_count_line(store.counts(study))})" if study is not None else ""
+        state = f" ({store.count_line(store.counts(study))})" if study is not None else ""
         print(f"\nstopped; the running trial is marked failed. The same command continues the study{state}.",
               file=sys.stderr)
         return 130
+    except Exception as e:
+        from studies.recover import lost_message
+
+        if lost_message(e, url) is None:
+            raise
+        print(lost_message(e, url), file=sys.stderr)
+        return 1
     if here is not None:
         return 0
     from report.study import summary
@@ -214,11 +224,6 @@ def _main(argv: list[str]) -> int:
             print(f"tune.py: error: --confirm: {e}", file=sys.stderr)
             return 2
     return 0
-
-
-def _count_line(counts: dict[str, int]) -> str:
-    order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
-    return ", ".join(f"{counts.get(s, 0)} {s.lower()}" for s in order if counts.get(s)) or "no trials yet"
 
 
 if __name__ == "__main__":

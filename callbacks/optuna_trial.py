@@ -25,6 +25,7 @@ class TrialLink(pl.Callback):
         self.in_study = "trial_id" in spec  # else a --confirm run: it only names its folder
         self.info = {"name": spec.get("study"), "trial": spec.get("number"), "seed": spec["seed"], "state": "running"}
         self._trial = None
+        self.lost = False  # the database stopped answering: no more reports
 
     def record_entry(self) -> dict[str, Any]:
         """What the run's record says of its study: its name, trial number, seed and state."""
@@ -49,15 +50,23 @@ class TrialLink(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         acc = trainer.callback_metrics.get("val/acc")
-        if not (self.in_study and self.spec.get("report")) or acc is None or not trainer.is_global_zero:
+        if not (self.in_study and self.spec.get("report")) or self.lost or acc is None or not trainer.is_global_zero:
             return
         epoch = trainer.current_epoch + 1
         trial = self.trial()
         try:
             trial.report(float(acc), epoch)
             prune = epoch < trainer.max_epochs and trial.should_prune()
-        except Exception as e:  # the trial ended in the study (its tune.py was killed): stop
-            self.info["state"], prune = f"abandoned ({type(e).__name__}: the trial ended in the study)", True
+        except Exception as e:
+            from studies.recover import lost_database
+
+            if lost_database(e) is not None:  # the database is gone, not the trial: train on, unpruned
+                if not self.lost:
+                    print(f"warning: the study's database does not answer ({type(e).__name__}); this run goes "
+                          f"on to its end, and tune.py takes its result into the study when it is back")
+                self.lost = True
+                return
+            self.info["state"], prune = f"abandoned ({type(e).__name__}: the trial ended in the study)", True  # tune.py killed
         if prune:
             self.info["state"] = self.info["state"] if self.info["state"] != "running" else f"pruned after epoch {epoch}"
             trainer.should_stop = True

@@ -210,3 +210,9 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
         study.optimize(guarded, n_trials=1, catch=(*catch, Surplus), gc_after_trial=True)
         ran += 1
     return ran
+
+
+def count_line(counts: dict[str, int]) -> str:
+    """"2 complete, 1 fail": a study's trials by state, in words."""
+    order = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+    return ", ".join(f"{counts.get(s, 0)} {s.lower()}" for s in order if counts.get(s)) or "no trials yet"

@@ -1,0 +1,87 @@
+"""A study's database lost mid-trial (a PostgreSQL server stopped, a network gone): tune.py says so
+in one line, and the runs go on to their end in their own folders. When the same command runs
+again, a trial left running or failed whose every seed's run did finish is written into the study
+as a complete trial with those runs' results: a finished run is never lost to the study."""
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from core import run_folder
+from core.errors import UserError
+from studies import store
+
+
+def lost_database(e: BaseException) -> BaseException | None:
+    """The database error behind `e` (the connection gone, a write refused), or None."""
+    seen = e
+    while seen is not None:
+        module = type(seen).__module__
+        if module.startswith("sqlalchemy") or module.startswith(("psycopg", "sqlite3")) \
+                or type(seen).__name__ == "StorageInternalError":
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def lost_message(e: BaseException, url: str | None) -> str | None:
+    """tune.py's one line for an error that means the study's database is gone; None for any other."""
+    if lost_database(e) is None:
+        return None
+    return (f"tune.py: error: lost the study's database {store.where(url) if url else ''} ({store._root_cause(e)}); "
+            f"the runs are kept in their folders: run the same command again when the database is back, and "
+            f"finished runs' results go into the study")
+
+
+def quiet_heartbeat() -> None:
+    """Optuna's heartbeat thread dies with a traceback when the database goes: one line instead
+    (the main thread says what it means and what to do)."""
+    def hook(args):
+        if lost_database(args.exc_value) is None:
+            return default(args)
+        print(f"tune.py: the study's database stopped answering the heartbeat "
+              f"({store._root_cause(args.exc_value)})", file=sys.stderr)
+    default = threading.excepthook
+    threading.excepthook = hook
+
+
+def recover(study, seeds: Sequence[int]) -> list[int]:
+    """Trials left running or failed whose runs of every seed in `seeds` finished (their records
+    hold `final`): each is added to the study as a complete trial with the same values and the
+    mean validation accuracy; a running one is marked failed (its tune.py is gone). Returns the
+    numbers of the trials recovered."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = {t.user_attrs.get("recovered_from") for t in study.trials}
+    recovered = []
+    for t in study.trials:
+        if t.state not in (TrialState.RUNNING, TrialState.FAIL) or t.number in done or t.user_attrs.get("surplus"):
+            continue
+        records = [_finished(t.user_attrs.get(store.RUN_DIR_ATTR.format(seed=s)), t.number) for s in seeds]
+        if not records or any(r is None for r in records):
+            continue
+        accs = [r["final"]["val_acc"] for r in records]
+        attrs = {**t.user_attrs, "val_accs": accs, "recovered_from": t.number}
+        if t.state == TrialState.RUNNING:  # its tune.py lost the database, or died, after the runs ended
+            study.tell(t.number, state=TrialState.FAIL)
+        study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                  value=statistics.mean(accs), user_attrs=attrs))
+        recovered.append(t.number)
+    return recovered
+
+
+def _finished(run_dir, number: int) -> dict | None:
+    """The record of a finished run of trial `number`, else None."""
+    if not isinstance(run_dir, str):
+        return None
+    try:
+        m = run_folder.read_record(Path(run_dir))
+    except UserError:
+        return None
+    ok = m and m.get("status") == "finished" and (m.get("final") or {}).get("val_acc") is not None \
+        and (m.get("study") or {}).get("trial") == number
+    return m if ok else None
