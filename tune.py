@@ -15,12 +15,12 @@ shows it. Bad input: a one-line error and exit code 2, before any run folder exi
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 from typing import Sequence
 
 from core.errors import UserError
+from studies.objective import BadTrialInput, objective
 from training.cli import OneLineParser, parse_args as parse_train
 
 
@@ -80,40 +80,6 @@ def _plan(args: argparse.Namespace, rest: list[str]):
     if args.grid:  # every combination, before the first trial trains: a rule between keys may break in one
         space.check_combinations(dims, cls.all_defaults(), cls.all_specs(), targs.set or [])
     return base, targs, dims
-
-
-class BadTrialInput(Exception):
-    """A trial's train.py exited with 2: the study stops (Optuna marks the trial failed)."""
-
-
-def _objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
-    import optuna
-
-    from studies import space, trial as trial_run
-
-    def objective(trial) -> float:
-        values = space.suggest(trial, dims)
-        accs = []
-        for i, seed in enumerate(seeds):
-            print(f"\n=== trial {trial.number}, seed {seed}: {' '.join(space.set_words(values))} ===", flush=True)
-            argv = base + ["--set", *space.set_words(values)]
-            link = trial_run.trial_spec(trial, url, prune, report=prune != "none" and i == 0)
-            code, data, run_dir = trial_run.run_seed(argv, seed, link)
-            if code != 0 or not (data and data.get("final")):
-                trial_run.mark(run_dir, "failed" if code != 130 else "failed (stopped)")
-                if code == 130:
-                    raise KeyboardInterrupt
-                if code == 2:  # bad input (a data folder, say) fails every trial alike: stop the study
-                    raise BadTrialInput(f"trial {trial.number}: train.py refused its input (its error is above); "
-                                        f"fix it, then run the same command again")
-                raise RuntimeError(f"trial {trial.number}: train.py exited with {code}")
-            if str((data.get("study") or {}).get("state", "")).startswith("pruned"):
-                raise optuna.TrialPruned()
-            accs.append(data["final"]["val_acc"])
-        trial.set_user_attr("val_accs", accs)
-        return statistics.mean(accs)
-
-    return objective
 
 
 def _interrupt(signum, frame):
@@ -193,7 +159,7 @@ def _main(argv: list[str]) -> int:
         if args.workers > 1 and here is None and remaining:
             _workers(argv, args.workers, remaining, targs.gpus)
         elif remaining:
-            store.run_trials(study, _objective(base, dims, args.seeds, args.prune, url), target, remaining,
+            store.run_trials(study, objective(base, dims, args.seeds, args.prune, url), target, remaining,
                              catch=(RuntimeError,))
     except (UserError, BadTrialInput) as e:
         print(f"tune.py: error: {e}", file=sys.stderr)

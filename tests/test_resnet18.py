@@ -68,7 +68,7 @@ def test_state_dict_file_round_trips_through_weights_path(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "no such file"),
-    (lambda p: p.write_text("hello"), "not a PyTorch state-dict file"),
+    (lambda p: p.write_text("hello"), "not a plain PyTorch state-dict file"),
     (lambda p: torch.save({"conv1.weight": torch.zeros(64, 3, 3, 3)}, p), "'conv1.weight' has shape (64, 3, 3, 3)"),
     (lambda p: torch.save(torchvision.models.resnet34(weights=None).state_dict(), p), "unexpected key 'layer1.2"),
 ])

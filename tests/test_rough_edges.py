@@ -74,3 +74,36 @@ def test_a_data_cache_that_cannot_be_read_is_decoded_again_with_a_warning(tmp_pa
     assert f"warning: the cache {cache} could not be read" in err and "decoding the images again" in err
     assert len(arrays.train_labels) == 20
     shutil.rmtree(root)
+
+
+def test_a_resume_with_another_process_count_says_its_numbers_will_differ(tiny_runs, tmp_path, capsys):
+    from training.plan import plan_run
+
+    run = tmp_path / "lenet" / "version_0"
+    shutil.copytree(tiny_runs / "lenet" / "version_0", run)
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**record, "command": record["command"] + " --cpu-processes 2"}))
+    plan_run(["--resume", str(run), "--epochs", "3", "--cpu-processes", "1"])
+    assert "note: this run trained with 2 process(es) and resumes with 1" in capsys.readouterr().out
+    plan_run(["--resume", str(run), "--epochs", "3"])  # the same count: no note
+    assert "note: this run trained" not in capsys.readouterr().out
+
+
+def test_a_failed_trial_marks_its_finished_seeds_failed_too(tmp_path, monkeypatch):
+    """Seed 0 of a trial finishes, seed 1 fails: the study fails the trial, and seed 0's record says so."""
+    from core import run_folder
+    from studies import space, store
+    from studies import trial as trial_run
+    from studies.objective import objective
+
+    finished = tmp_path / "version_0"
+    finished.mkdir()
+    run_folder.write_record(finished, {"command": "python train.py", "epochs": [{"epoch": 1}], "final": {"val_acc": 0.5},
+                                       "study": {"name": "s", "trial": 0, "seed": 0, "state": "complete"}})
+    runs = iter([(0, run_folder.read_record(finished), finished), (1, None, None)])
+    monkeypatch.setattr(trial_run, "run_seed", lambda *a, **k: next(runs))
+    study = store.open_study(f"sqlite:///{tmp_path / 'o.db'}", "s", "lenet", ["lr=0.001:0.01"])
+    dims = space.parse(["lr=0.001:0.01"], *(lambda c: (c.all_defaults(), c.all_specs()))(__import__("lit_modules").MODELS["lenet"]))
+    study.optimize(objective(["--model", "lenet"], dims, [0, 1], "none", "unused"), n_trials=1, catch=(RuntimeError,))
+    assert study.trials[0].state.name == "FAIL"
+    assert run_folder.read_record(finished)["study"]["state"] == "failed (seed 1 of the trial failed)"

@@ -95,8 +95,19 @@ def _resumed_args(args: argparse.Namespace, argv: list[str]):
         raise UserError(f"--resume {args.resume}: not a checkpoint of a registered model; pass --model")
     checkpoints.check_model(ckpt, path, model)
     record = run_folder.record_for_resume(run_dir)
-    argv = _original_argv(record, ckpt, model) + argv
-    return parse_args(argv), argv, (path, run_dir, ckpt, record)
+    original = _original_argv(record, ckpt, model)
+    before, now = parse_args(original), parse_args(original + argv)
+    was, will = (_processes(a) for a in (before, now))
+    if was != will:
+        print(f"note: this run trained with {was} process(es) and resumes with {will}: each process's share of the "
+              f"data changes, so its numbers will differ from a run that was never stopped")
+    return now, original + argv, (path, run_dir, ckpt, record)
+
+
+def _processes(args: argparse.Namespace) -> int:
+    """How many processes the flags start (GPUs or CPU processes, times the machines)."""
+    per_machine = args.gpus if args.gpus and args.gpus > 0 else args.cpu_processes
+    return per_machine * args.num_nodes
 
 
 def _original_argv(record: dict | None, ckpt: dict[str, Any], name: str) -> list[str]:
