@@ -162,14 +162,20 @@ def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_proce
         return [{k: e.get(k) for k in STABLE} for e in m["epochs"]], m["final"]
     assert subprocess.run(cmd(tmp_path / "unbroken"), cwd=ROOT, capture_output=True, timeout=240).returncode == 0
 
-    for how, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):  # Ctrl-C in a terminal; a lost machine
-        logdir = tmp_path / how.name
-        run_dir = logdir / "lenet" / "version_0"
+    def started(logdir):
+        """The run, once its first epoch's last.ckpt is written."""
         proc = subprocess.Popen(cmd(logdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         deadline = time.time() + 200
-        while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        while not (logdir / "lenet" / "version_0" / "checkpoints" / "last.ckpt").exists() and proc.poll() is None \
+                and time.time() < deadline:
             time.sleep(0.02)
+        return proc
+
+    for how, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):  # Ctrl-C in a terminal; a lost machine
+        logdir = tmp_path / how.name
+        run_dir = logdir / "lenet" / "version_0"
+        proc = started(logdir)
         os.killpg(proc.pid, how)  # every process of the run
         err = proc.communicate(timeout=120)[1]
         assert proc.returncode == code and "Traceback" not in err, err[-2000:]
@@ -184,11 +190,7 @@ def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_proce
     # kill -9 of the second process alone: the first says in one line what was lost and kept, and how to go on.
     logdir = tmp_path / "one_lost"
     run_dir = logdir / "lenet" / "version_0"
-    proc = subprocess.Popen(cmd(logdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 200
-    while not (run_dir / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    proc = started(logdir)
     second = [pid for pid in live_processes_in_group(proc.pid) if pid != proc.pid]
     assert len(second) == 1
     os.kill(second[0], signal.SIGKILL)
