@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core import run_folder
+from core.errors import UserError
 from figures.confusion import confusion_counts, confusion_figure
 from figures.style import file_name, plt, save
 from training import checkpoints
@@ -57,7 +58,7 @@ def load(target: str | Path, record: dict | None = None) -> Trained:
     if record is None and run_dir is not None:
         try:
             record = run_folder.read_record(run_dir)
-        except Exception:  # a broken record: the checkpoint alone still names its data
+        except UserError:  # a broken record: the checkpoint alone still names its data
             record = None
     return Trained(model, ckpt, path, record)
 
