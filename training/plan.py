@@ -157,7 +157,7 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     for k in flags:
         if k not in specs:
             users = [n for n, c in _models().items() if k in c.all_specs()]
-            raise UserError(f"{specs_flag(k)} applies to {', '.join(users)}, not {args.model}; leave it out")
+            raise UserError(f"{_all_flag_keys()[k]} applies to {', '.join(users)}, not {args.model}; leave it out")
     chosen = recipe.apply_overrides({**defaults, **flags}, specs, args.set or [])
     recipe.check_together(chosen)
     changed = {k: v for k, v in chosen.items() if v != defaults[k] or k in flags}
@@ -177,7 +177,3 @@ def _all_flag_keys() -> dict[str, str]:
     from core.recipe import flag_keys
 
     return {k: f for cls in _models().values() for k, f in flag_keys(cls.all_specs()).items()}
-
-
-def specs_flag(key: str) -> str:
-    return _all_flag_keys()[key]
