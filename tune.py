@@ -100,7 +100,7 @@ def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> 
 
         gpus = torch.cuda.device_count()
     shares = [remaining // n + (i < remaining % n) for i in range(n)]
-    from studies.trial import die_with_parent
+    from studies.launch import die_with_parent
 
     procs = []
     for i, share in enumerate(s for s in shares if s):
@@ -137,6 +137,10 @@ def _main(argv: list[str]) -> int:
         here, argv = int(argv[i + 1]), argv[:i] + argv[i + 2:]
     args, rest = parse_args(argv)
     study = url = None
+    if args.workers == 1 or here is not None:  # this process runs trials: their fork server imports meanwhile
+        from studies import launch
+
+        launch.warm()
     try:
         from studies import recover, space, store
 

@@ -10,29 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from core import run_folder
 from core.errors import UserError
+from studies.launch import start_train
 
 ENV = "CIFAR_LIGHTNING_TRIAL"  # {"seed", "handoff", and for a trial: "storage", "study", "trial_id", "number", "prune", "report"}
-TRAIN = Path(__file__).resolve().parents[1] / "train.py"
-
-
-def die_with_parent() -> None:
-    """In the child: SIGTERM when tune.py dies (kill -9 included), so no run trains on for nobody;
-    train.py stops at the next batch and keeps its last finished epoch."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the heartbeat still marks the trial failed
-        pass
 
 
 def trial_spec(trial, storage_url: str, prune: str, report: bool) -> dict[str, Any]:
@@ -50,8 +36,7 @@ def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None) -> 
     os.close(fd)
     env = dict(os.environ, **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
     try:
-        child = subprocess.Popen([sys.executable, str(TRAIN), *argv, "--seed", str(seed)], env=env,
-                                 preexec_fn=die_with_parent if sys.platform == "linux" else None)
+        child = start_train([*argv, "--seed", str(seed)], env)  # studies/launch.py: how, and why not Popen
         try:
             code = child.wait()
         except KeyboardInterrupt:  # Ctrl-C to the group, or a signal to this process alone: the child stops too
