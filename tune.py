@@ -15,7 +15,6 @@ shows it. Bad input: a one-line error and exit code 2, before any run folder exi
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from typing import Sequence
 
@@ -39,7 +38,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     p.add_argument("--study", metavar="NAME", help="default: <model>-search or <model>-grid")
     p.add_argument("--storage", metavar="URL", help="a SQLAlchemy URL; default: sqlite in the logdir")
     p.add_argument("--workers", type=int, default=1,
-                   help="trials at a time on this machine; where there are GPUs (and no --gpus 0), each worker gets its own")
+                   help="trials at a time on this machine (threads of this process, each waiting for its runs); where "
+                        "there are GPUs (and no --gpus 0), each worker's runs get their own")
     p.add_argument("--confirm", type=int, default=0, metavar="N",
                    help="then rerun the best trial and the defaults over N fresh seeds and give the verdict")
     args, rest = p.parse_known_args(argv)
@@ -86,39 +86,6 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM (a kill, a dying parent) stops like Ctrl-C: the trial is marked failed
 
 
-def _workers(argv: list[str], n: int, remaining: int, gpus_flag: int | None) -> int:
-    """N processes of this command, each running its share of the remaining trials, and each, where
-    there are GPUs (and the runs are not told --gpus 0), on its own one (CUDA_VISIBLE_DEVICES,
-    round robin)."""
-    import os
-
-    argv = [a for j, a in enumerate(argv) if not (a == "--workers" or a.startswith("--workers=")
-                                                  or (j and argv[j - 1] == "--workers"))]  # each worker: 1
-    gpus = 0
-    if gpus_flag != 0:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    shares = [remaining // n + (i < remaining % n) for i in range(n)]
-    from studies.launch import die_with_parent
-
-    procs = []
-    for i, share in enumerate(s for s in shares if s):
-        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus else {}))
-        procs.append(subprocess.Popen([sys.executable, __file__, *argv, "--workers", "1", "--trials-here", str(share)],
-                                      env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None))
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:  # every worker, and its run, goes with this process
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            p.wait()
-        raise
-    return max(codes, key=lambda c: (c != 0, c)) if codes else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     import signal
@@ -131,18 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    here = None
-    if "--trials-here" in argv:  # a worker started by --workers: its share of the trials
-        i = argv.index("--trials-here")
-        here, argv = int(argv[i + 1]), argv[:i] + argv[i + 2:]
     args, rest = parse_args(argv)
     study = url = None
-    if args.workers == 1 or here is not None:  # this process runs trials: their fork server imports meanwhile
-        from studies import launch
+    from studies import launch
 
-        launch.warm()
+    launch.warm()  # the trials' fork server imports torch while this process checks its input
     try:
-        from studies import recover, space, store
+        from studies import recover, space, store, workers
 
         base, targs, dims = _plan(args, rest)
         recover.quiet_heartbeat()
@@ -151,26 +113,30 @@ def _main(argv: list[str]) -> int:
         url = args.storage or store.default_url(targs.logdir)
         study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0],
                                  flags=rest)
-        for n in recover.recover(study, args.seeds) if here is None else []:
+        for n in recover.recover(study, args.seeds):
             print(f"trial {n}: its runs finished after the study lost track of it; their results are now in the study")
         target = space.grid_size(dims) if grid else (args.trials or 20)
         done = store.counts(study)
         finished = done.get("COMPLETE", 0) + done.get("PRUNED", 0)
-        if here is None:
-            print(f"study {name} ({store.where(url)}): {store.count_line(done)}; {max(0, target - finished)} of {target} "
-                  f"trials to run")
-        remaining = max(0, target - finished) if here is None else here
-        if args.workers > 1 and here is None and remaining:
-            _workers(argv, args.workers, remaining, targs.gpus)
-        elif remaining:
-            store.run_trials(study, objective(base, dims, args.seeds, args.prune, url), target, remaining,
+        remaining = max(0, target - finished)
+        print(f"study {name} ({store.where(url)}): {store.count_line(done)}; {remaining} of {target} trials to run")
+
+        def work(share: int, env: dict[str, str]) -> None:  # one worker's share of the trials
+            own = study if args.workers == 1 else store.open_study(
+                url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0], flags=rest)
+            store.run_trials(own, objective(base, dims, args.seeds, args.prune, url, env), target, share,
                              catch=(RuntimeError,))
+        if remaining and args.workers == 1:
+            work(remaining, {})
+        elif remaining:
+            workers.run_workers(args.workers, remaining, targs.gpus, work)
     except (UserError, BadTrialInput) as e:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         state = f" ({store.count_line(store.counts(study))})" if study is not None else ""
-        print(f"\nstopped; the running trial is marked failed. The same command continues the study{state}.",
+        running = "trials are" if args.workers > 1 else "trial is"
+        print(f"\nstopped; the running {running} marked failed. The same command continues the study{state}.",
               file=sys.stderr)
         return 130
     except Exception as e:
@@ -180,8 +146,6 @@ def _main(argv: list[str]) -> int:
             raise
         print(lost_message(e, url), file=sys.stderr)
         return 1
-    if here is not None:
-        return 0
     from report.study import summary
 
     print(summary(study, args.model))

@@ -15,10 +15,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Protocol
 
 TRAIN = Path(__file__).resolve().parents[1] / "train.py"
+_live: set = set()  # the runs started here and not yet waited for: stop_all's
+_stopping = False
+_lock = threading.Lock()  # a start and stop_all never interleave: no run starts unseen by stop_all
 # What a train.py run imports (torch, Lightning, TensorBoard, matplotlib through these), imported
 # once by the fork server; studies/server_init.py first: the server dies with this process even
 # while it imports.
@@ -58,6 +62,41 @@ class _Forked:
         self.process.terminate()  # SIGTERM
 
 
+class _Tracked:
+    """A started run, in `_live` until waited for."""
+
+    def __init__(self, child):
+        self.child = child
+        _live.add(self)
+
+    def wait(self) -> int:
+        try:
+            return self.child.wait()
+        finally:
+            _live.discard(self)
+
+    def terminate(self) -> None:
+        self.child.terminate()
+
+
+def stop_all() -> None:
+    """SIGTERM to every run started here (train.py stops after its batch, keeping its last finished
+    epoch), and no new one starts: for a signal that reached tune.py while its worker threads wait."""
+    global _stopping
+    with _lock:
+        _stopping = True
+        children = list(_live)
+    for child in children:
+        child.terminate()
+
+
+def allow_starts() -> None:
+    """After stop_all, once its runs are waited for: runs may start again (the next command in
+    this process)."""
+    global _stopping
+    _stopping = False
+
+
 def _train_main(argv: list[str], env: dict[str, str]) -> None:
     """The child's body: what `python train.py ARGV` runs, in this environment."""
     die_with_parent()  # the fork server's death, which follows tune.py's
@@ -79,14 +118,24 @@ def warm() -> None:
 
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(PRELOAD)
-        forkserver.ensure_running()
+        # Python 3.11's fork server imports its preload before it takes this process's sys.path, so it
+        # finds the project only through PYTHONPATH (or when started from the repository's folder).
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(TRAIN.parent), *([old] if old else [])])
+        try:
+            forkserver.ensure_running()
+        finally:
+            os.environ.pop("PYTHONPATH") if old is None else os.environ.update(PYTHONPATH=old)
 
 
 def start_train(argv: list[str], env: dict[str, str]) -> Child:
-    """`python train.py ARGV` in environment `env`, started."""
-    if sys.platform != "linux":
-        return subprocess.Popen([sys.executable, str(TRAIN), *argv], env=env)
+    """`python train.py ARGV` in environment `env`, started; after stop_all, a KeyboardInterrupt."""
     warm()
-    process = _context.Process(target=_train_main, args=(argv, env), name="train.py")
-    process.start()
-    return _Forked(process)
+    with _lock:
+        if _stopping:
+            raise KeyboardInterrupt
+        if sys.platform != "linux":
+            return _Tracked(subprocess.Popen([sys.executable, str(TRAIN), *argv], env=env))
+        process = _context.Process(target=_train_main, args=(argv, env), name="train.py")
+        process.start()
+        return _Tracked(_Forked(process))

@@ -11,9 +11,10 @@ class BadTrialInput(Exception):
     """A trial's train.py exited with 2: the study stops (Optuna marks the trial failed)."""
 
 
-def objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
+def objective(base: list[str], dims, seeds: list[int], prune: str, url: str, env: dict[str, str] | None = None):
     """Optuna's objective for a study over `dims`: each seed's run of the trial's values, as a child
-    train.py (studies/trial.py); the mean of their best-checkpoint validation accuracies."""
+    train.py (studies/trial.py) with `env` added to its environment; the mean of their
+    best-checkpoint validation accuracies."""
     import optuna
 
     def run(trial) -> float:
@@ -23,7 +24,7 @@ def objective(base: list[str], dims, seeds: list[int], prune: str, url: str):
             print(f"\n=== trial {trial.number}, seed {seed}: {' '.join(space.set_words(values))} ===", flush=True)
             argv = base + ["--set", *space.set_words(values)]
             link = trial_run.trial_spec(trial, url, prune, report=prune != "none" and i == 0)
-            code, data, run_dir = trial_run.run_seed(argv, seed, link)
+            code, data, run_dir = trial_run.run_seed(argv, seed, link, env)
             if code != 0 or not (data and data.get("final")):
                 trial_run.mark(run_dir, "failed" if code != 130 else "failed (stopped)")
                 for d in done:  # the trial fails as a whole: its finished seeds' records say so too

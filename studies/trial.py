@@ -27,14 +27,15 @@ def trial_spec(trial, storage_url: str, prune: str, report: bool) -> dict[str, A
             "number": trial.number, "prune": prune, "report": report}
 
 
-def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None) -> tuple[int, dict | None, Path | None]:
+def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None,
+             env: dict[str, str] | None = None) -> tuple[int, dict | None, Path | None]:
     """`python train.py ARGV --seed SEED` -> (exit code, its metrics.json, its run folder). `spec`:
-    the trial it is a seed of (trial_spec), None for a run of no trial. Ctrl-C reaches the child too
+    the trial it is a seed of (trial_spec), None for a run of no trial; `env`: added to its environment. Ctrl-C reaches the child too
     (one process group), and a KeyboardInterrupt here (a signal to this process alone) is passed on as
     SIGTERM; this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
     fd, handoff = tempfile.mkstemp(prefix="run_dir_", suffix=".txt")
     os.close(fd)
-    env = dict(os.environ, **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
+    env = dict(os.environ, **(env or {}), **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
     try:
         child = start_train([*argv, "--seed", str(seed)], env)  # studies/launch.py: how, and why not Popen
         try:

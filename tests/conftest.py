@@ -37,6 +37,19 @@ def trainer_callback(callback):
         training_run.extra_callbacks.remove(callback)
 
 
+def live_processes_in_group(pgid: int) -> list[int]:
+    """Processes of the group that still run (a killed child can stay a zombie where no init reaps it)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live
+
+
 def offline_kwargs(name: str) -> dict:
     """Constructor overrides that keep a model off the network: no pretrained weights to fetch."""
     return {"weights": "none"} if "weights" in MODELS[name].all_defaults() else {}

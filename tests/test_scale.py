@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT
+from conftest import ROOT, live_processes_in_group
 from core import devices
 from datamodules.images import ImageDataModule
 
@@ -129,19 +129,6 @@ def measures_what_one_process_measures(run_dir, folder_data) -> None:
             assert m["epochs"][0][f"{key}_acc"] == torch.tensor(acc).item()
             loss = torch.nn.functional.cross_entropy(logits, labels).item()
             assert m["epochs"][0][f"{key}_loss"] == pytest.approx(loss, rel=1e-5), key
-
-
-def live_processes_in_group(pgid: int) -> list[int]:
-    """Processes of the group that still run (a killed child can stay a zombie where no init reaps it)."""
-    live = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            live.append(int(stat.parent.name))
-    return live
 
 
 STABLE = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")

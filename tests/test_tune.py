@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import tune
-from conftest import ROOT
+from conftest import ROOT, live_processes_in_group
 from core.errors import UserError
 from lit_modules import MODELS
 from studies import space
@@ -269,20 +269,26 @@ def test_a_trial_that_train_py_refuses_stops_the_study_at_once(tmp_path):
 
 @pytest.mark.parametrize("gpus_flag, pinned", [(None, ["0", "1", "0"]), (1, ["0", "1", "0"]), (0, [None] * 3)])
 def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag, pinned, monkeypatch):
+    """Each worker thread's runs, started as tune.py starts them (studies/trial.run_seed), see their GPU."""
+    import threading
+
     import torch
 
-    started = []
+    from studies import trial, workers
 
-    class Worker:
-        def __init__(self, argv, env, **kw):
-            started.append(env.get("CUDA_VISIBLE_DEVICES"))
+    started, lock = {}, threading.Lock()
+
+    class Run:
+        def __init__(self, argv, env):
+            with lock:
+                started[threading.current_thread().name] = env.get("CUDA_VISIBLE_DEVICES")
 
         def wait(self):
-            return 0
+            return 1
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(tune.subprocess, "Popen", Worker)
-    assert tune._workers(["--model", "lenet"], 3, 6, gpus_flag) == 0
-    assert started == pinned
+    monkeypatch.setattr(trial, "start_train", Run)
+    workers.run_workers(3, 6, gpus_flag, lambda share, env: trial.run_seed(["--model", "lenet"], 0, None, env))
+    assert [started[f"worker-{i}"] for i in range(3)] == pinned
 
 
 def test_every_trial_draws_its_own_parameters_whichever_process_and_however_continued(tmp_path):
@@ -376,39 +382,32 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
         "python train.py --model lenet --data-dir 'my data; rm -rf ~' --set lr=0.005"  # quoted: one word
 
 
-def _ours(logdir) -> list[str]:
-    """The command lines of live processes that name `logdir` (tune.py workers, train.py runs)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(logdir) in cmd and proc.name != str(os.getpid()):
-            found.append(cmd)
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the processes left behind")
-def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_data, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_data, tmp_path, how):
     """SIGINT to the parent only (not to its process group, as a terminal's Ctrl-C would): no worker
-    and no run trains on, and the running trials are failed in the study, none left running."""
+    and no run trains on, and the running trials are failed in the study, none left running. kill -9
+    of the parent alone: no process of it trains on either (its trials stay running in the study
+    until the heartbeat's grace ends: the next command fails them)."""
     from studies import store
 
     logdir = tmp_path / "logs"
-    proc = subprocess.Popen(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none",
-                                  "--epochs", "50"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    # Output to files, not pipes: a run left behind must not die of a closed pipe, only of its parent's end.
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as errors:
+        proc = subprocess.Popen(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none",
+                                      "--epochs", "1000"), cwd=ROOT, stdout=out, stderr=errors, start_new_session=True)
     deadline = time.time() + 120
     while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
         time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert len(live_processes_in_group(proc.pid)) >= 4  # tune.py, its fork server, two runs
+    os.kill(proc.pid, how)
+    proc.wait(timeout=120)
+    err = (tmp_path / "err.txt").read_text()
+    assert proc.returncode == (130 if how == signal.SIGINT else -how), err[-2000:]
     deadline = time.time() + 30
-    while _ours(logdir) and time.time() < deadline:
+    while live_processes_in_group(proc.pid) and time.time() < deadline:
         time.sleep(0.2)
-    assert _ours(logdir) == []
+    assert live_processes_in_group(proc.pid) == []
     states = sorted(t.state.name for t in store.load(store.default_url(logdir), "lenet-search").trials)
-    assert states == ["FAIL", "FAIL"]
+    assert states == (["FAIL", "FAIL"] if how == signal.SIGINT else ["RUNNING", "RUNNING"])

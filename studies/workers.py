@@ -1,0 +1,67 @@
+"""tune.py --workers N: N trials at a time, as N threads of the one tune.py process.
+
+A thread only waits for its trial's train.py runs (child processes, studies/launch.py), so threads
+are enough, and they share the process's fork server: a worker costs no interpreter and no second
+import of torch. Each thread opens the study for itself (its own storage connection and sampler:
+the sampler keeps per-trial state). Where there are GPUs (and the runs are not told --gpus 0),
+worker i's runs see GPU i mod the count alone (CUDA_VISIBLE_DEVICES).
+
+A signal to tune.py (Ctrl-C, SIGTERM) reaches only the main thread: it stops every run
+(launch.stop_all), each worker's trial is then failed in the study as with one worker, and the
+signal goes on once every thread has ended.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from studies import launch
+
+
+def gpu_envs(n: int, gpus_flag: int | None) -> list[dict[str, str]]:
+    """Each worker's environment additions: its GPU where there are GPUs, round robin."""
+    gpus = 0
+    if gpus_flag != 0:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus else {} for i in range(n)]
+
+
+def shares(n: int, remaining: int) -> list[int]:
+    """The remaining trials split over n workers, as evenly as they go; workers with none left out."""
+    return [s for s in (remaining // n + (i < remaining % n) for i in range(n)) if s]
+
+
+def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[int, dict[str, str]], None]) -> None:
+    """work(share, env) in n threads, the remaining trials shared out. The first error in a thread
+    (a refused input, a lost database) stops the others' runs and is raised here, once all ended;
+    so is a KeyboardInterrupt (the signal) after every run has stopped."""
+    launch.warm()  # from this, the main thread: the fork server goes with the thread that started it
+    errors: list[BaseException] = []
+
+    def body(share: int, env: dict[str, str]) -> None:
+        try:
+            work(share, env)
+        except BaseException as e:  # noqa: B036 -- a worker's KeyboardInterrupt too: its run was stopped
+            errors.append(e)
+            launch.stop_all()
+
+    threads = [threading.Thread(target=body, args=(share, env), name=f"worker-{i}", daemon=True)
+               for i, (share, env) in enumerate(zip(shares(n, remaining), gpu_envs(n, gpus_flag)))]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.2)
+    except KeyboardInterrupt:  # the signal: every run stops, each thread fails its trial and ends
+        launch.stop_all()
+        for t in threads:
+            t.join()
+        raise
+    finally:
+        launch.allow_starts()
+    first = next((e for e in errors if not isinstance(e, KeyboardInterrupt)), errors[0] if errors else None)
+    if first is not None:
+        raise first
