@@ -100,12 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     args, rest = parse_args(argv)
     study = url = None
-    from studies import launch
-
-    launch.warm()  # the trials' fork server imports torch while this process checks its input
     try:
-        from studies import recover, space, store, workers
+        from studies import launch, recover, space, store, workers
 
+        launch.warm()  # the trials' fork server imports torch while this process checks its input
         base, targs, dims = _plan(args, rest)
         recover.quiet_heartbeat()
         grid = space.grid_values(dims) if args.grid else None

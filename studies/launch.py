@@ -26,7 +26,7 @@ _lock = threading.Lock()  # a start and stop_all never interleave: no run starts
 # What a train.py run imports (torch, Lightning, TensorBoard, matplotlib through these), imported
 # once by the fork server; studies/server_init.py first: the server dies with this process even
 # while it imports.
-PRELOAD = ["studies.server_init", "train", "lit_modules", "datamodules.images", "training.run", "training.plan",
+PRELOAD = ["studies.server_init", "training.cli", "lit_modules", "datamodules.images", "training.run", "training.plan",
            "training.stops", "callbacks.tensorboard", "callbacks.metrics_json", "callbacks.filters",
            "callbacks.optuna_trial", "callbacks.progress", "callbacks.epoch_checkpoints", "figures.confusion"]
 _context = None
@@ -103,9 +103,9 @@ def _train_main(argv: list[str], env: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [str(TRAIN), *argv]
-    import train
+    import runpy
 
-    sys.exit(train.main(argv))
+    runpy.run_path(str(TRAIN), run_name="__main__")  # exits with train.py's code, as `python train.py` does
 
 
 def warm() -> None:
