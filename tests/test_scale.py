@@ -159,22 +159,25 @@ def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_proce
             time.sleep(0.02)
         return proc
 
-    for how, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):  # Ctrl-C in a terminal; a lost machine
-        logdir = tmp_path / how.name
+    def resumes_exactly(logdir, label):
         run_dir = logdir / "lenet" / "version_0"
-        proc = started(logdir)
-        os.killpg(proc.pid, how)  # every process of the run
-        err = proc.communicate(timeout=120)[1]
-        assert proc.returncode == code and "Traceback" not in err, err[-2000:]
-        time.sleep(0.5)
-        assert live_processes_in_group(proc.pid) == []  # none left behind
         resumed = subprocess.run(cmd(logdir, "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True,
                                  timeout=240)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
-        assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0"), how.name
+        assert numbers(run_dir) == numbers(tmp_path / "unbroken" / "lenet" / "version_0"), label
         assert sorted(p.name for p in (logdir / "lenet").iterdir()) == ["version_0"]
 
-    # kill -9 of the second process alone: the first says in one line what was lost and kept, and how to go on.
+    # Ctrl-C in a terminal: every process of the run gets SIGINT.
+    proc = started(tmp_path / "ctrl_c")
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    time.sleep(0.5)
+    assert live_processes_in_group(proc.pid) == []  # none left behind
+    resumes_exactly(tmp_path / "ctrl_c", "Ctrl-C")
+
+    # kill -9 of the second process alone (a lost process, as kill -9 of a machine's is): the first says
+    # in one line what was lost and kept, and how to go on; that command continues it exactly.
     logdir = tmp_path / "one_lost"
     run_dir = logdir / "lenet" / "version_0"
     proc = started(logdir)
@@ -186,6 +189,9 @@ def test_a_stopped_or_killed_two_process_run_resumes_exactly_and_leaves_no_proce
     assert proc.returncode == 1 and "Traceback" not in err, err[-2000:]
     assert last.startswith("train.py: error: a process of this 2-process run was lost (") and \
         f"Continue this run with: python train.py --model lenet --resume {run_dir}" in last, last
+    time.sleep(0.5)
+    assert live_processes_in_group(proc.pid) == []
+    resumes_exactly(logdir, "one process killed")
 
 
 NAN_ON_RANK_1 = """

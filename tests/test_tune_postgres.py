@@ -75,18 +75,19 @@ def test_two_workers_share_one_postgresql_study_each_trial_once(postgres_url, fo
     from studies import store
 
     logdir = tmp_path / "logs"
-    argv = [sys.executable, str(ROOT / "tune.py"), "--model", "lenet", "--data-dir", str(folder_data), "--logdir",
-            str(logdir), *TINY, "--search", "lr=0.0005:0.005:log", "--trials", "2", "--workers", "2",
-            "--prune", "none", "--storage", postgres_url]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    import tune
+
+    assert tune.main(["--model", "lenet", "--data-dir", str(folder_data), "--logdir", str(logdir), *TINY,
+                      "--search", "lr=0.0005:0.005:log", "--trials", "2", "--workers", "2", "--prune", "none",
+                      "--storage", postgres_url]) == 0
     study = store.load(postgres_url, "lenet-search")
     assert sorted(t.number for t in study.trials) == [0, 1] and all(t.state.name == "COMPLETE" for t in study.trials)
     assert len({t.user_attrs["run_dir_seed0"] for t in study.trials}) == 2
     assert not (logdir / "optuna.db").exists()  # the study lives in the server, not in the logdir
 
 
-def test_a_server_stopped_mid_trial_is_one_line_and_the_finished_run_reaches_the_study(postgres, folder_data, tmp_path):
+def test_a_server_stopped_mid_trial_is_one_line_and_the_finished_run_reaches_the_study(postgres, folder_data, tmp_path,
+                                                                                     capsys):
     """The server stops while a trial trains: tune.py says so in one line, the run trains on to its
     end; the same command, once the server is back, takes that run's result into the study."""
     import json
@@ -110,9 +111,10 @@ def test_a_server_stopped_mid_trial_is_one_line_and_the_finished_run_reaches_the
     assert record["status"] == "finished" and record["final"]["val_acc"] is not None  # it trained to its end
 
     postgres.start()
-    again = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "trial 0: its runs finished after the study lost track of it" in again.stdout
+    import tune
+
+    assert tune.main(argv[2:]) == 0  # the same command (in this process: its runs are child processes still)
+    assert "trial 0: its runs finished after the study lost track of it" in capsys.readouterr().out
     trials = store.load(postgres.url, "lenet-search").trials
     recovered = [t for t in trials if t.user_attrs.get("recovered_from") == 0]
     assert len(recovered) == 1 and recovered[0].value == pytest.approx(record["final"]["val_acc"])
