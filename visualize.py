@@ -69,8 +69,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # Imported here, after parsing: --help answers at once, and only filters, confusion and report
-    # import torch (through report.checkpoint_figures).
+    # Imported here, after parsing: --help answers at once; only filters, confusion and report import torch.
+    from inference import trained
     from report import checkpoint_figures, document, tables
     from report.curves import load_run, plot_compare, plot_curves
 
@@ -111,9 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError("compare needs two or more runs")
             print(plot_compare([load_run(r) for r in args.runs], out))
         elif args.command == "confusion":
-            print(checkpoint_figures.plot_confusion(checkpoint_figures.load(args.runs[0]), out))
+            print(checkpoint_figures.plot_confusion(trained.load(args.runs[0]), out))
         elif args.command == "filters":
-            paths = checkpoint_figures.plot_filters(checkpoint_figures.load(args.runs[0]), args.image, out)
+            paths = checkpoint_figures.plot_filters(trained.load(args.runs[0]), args.image, out)
             if not paths:
                 from figures.filters import NO_CONV
 

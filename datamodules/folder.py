@@ -74,7 +74,7 @@ def _warn(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
-def _rgb(im):
+def to_rgb(im):
     """A PIL image as 8-bit RGB. 16-bit grayscale (PNG's I;16, or I) is scaled to 8 bits:
     PIL's convert("RGB") would clip it, and nearly every pixel would be 255."""
     from PIL import Image
@@ -100,7 +100,7 @@ def _decode(items: list[tuple[str, int]], desc: str, image_size: int | None = No
     for path, label in tqdm(items, desc=desc, unit="img", mininterval=1.0, leave=False):
         try:
             with Image.open(path) as im:
-                im = _rgb(im)
+                im = to_rgb(im)
                 if image_size is not None and im.size != (image_size, image_size):
                     im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
                 img = torch.from_numpy(np.array(im)).permute(2, 0, 1)

@@ -174,6 +174,21 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         if dataloader_idx == 1:
             self.best_test_confusion.update(logits, batch[1])
 
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """uint8 images (a batch, or a batch's first element) -> class probabilities, normalised as
+        this network's training data was and with `predict_tta` (default: the final evaluation's TTA)."""
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        tta = self.hparams.tta if self.predict_tta is None else self.predict_tta
+        return self.logits_with_tta(self.normalize(x), tta).float().softmax(1)
+
+    predict_tta: int | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The class names go with the weights, so predict.py can name what it sees without the data."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if getattr(dm, "classes", None):
+            checkpoint["classes"] = list(dm.classes)
+
     def on_test_epoch_end(self) -> None:
         if self.best_test_confusion.update_called:
             self.test_confusion = self.best_test_confusion.compute().cpu()

@@ -1,66 +1,19 @@
 """The report's figures that need a trained network: first/last conv activations and weights, and
 the test confusion matrix. `python visualize.py filters|confusion` is their CLI.
 
-A run's best checkpoint is read once (`load`), its data module built at most once, from the data
-folder its record names (absolute: the figures work from any folder), and the confusion matrix is
-the one the run's final test saved, recomputed only for runs older than that file.
+A run's best checkpoint is read once (`load`, inference/trained.py), its data module built at most
+once, and the confusion matrix is the one the run's final test saved, recomputed only for runs
+older than that file.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core import run_folder
 from core.errors import UserError
 from figures.confusion import confusion_counts, confusion_figure
-from figures.style import file_name, plt, save
-from training import checkpoints
-
-
-@dataclass
-class Trained:
-    """A run's best checkpoint (or a named .ckpt) as a model, with its record and, when asked, its data."""
-    model: Any
-    ckpt: dict
-    path: Path
-    record: dict | None
-    _dm: Any = field(default=None, repr=False)
-
-    @property
-    def run_dir(self) -> Path | None:
-        return run_folder.run_folder_of(self.path)
-
-    @property
-    def name(self) -> str:
-        """lenet-version_3: the model and its run folder, so that two runs' figures never share a file."""
-        where = self.run_dir.name if self.run_dir is not None else self.path.stem
-        return file_name(f"{self.model.name}-{where}")
-
-    def datamodule(self):
-        """The data the checkpoint was trained on: the same folder, split and seed."""
-        if self._dm is None:
-            from datamodules.images import ImageDataModule
-
-            hp = self.ckpt.get("datamodule_hyper_parameters", {})
-            recorded = ((self.record or {}).get("data") or {}).get("dir")  # absolute since the record has it
-            self._dm = ImageDataModule(recorded or hp.get("data_dir", "data"), val_size=hp.get("val_size", 5000),
-                                       seed=hp.get("seed", 0), dataset=hp.get("dataset", "cifar10"),
-                                       resize_to=hp.get("resize_to"))
-            self._dm.setup("fit")
-        return self._dm
-
-
-def load(target: str | Path, record: dict | None = None) -> Trained:
-    """RUN_DIR (its best checkpoint) or a .ckpt; `record`: its run's metrics.json if already read."""
-    model, ckpt, path = checkpoints.load_model(target)
-    run_dir = run_folder.run_folder_of(path)
-    if record is None and run_dir is not None:
-        try:
-            record = run_folder.read_record(run_dir)
-        except UserError:  # a broken record: the checkpoint alone still names its data
-            record = None
-    return Trained(model, ckpt, path, record)
+from figures.style import plt, save
+from inference.trained import Trained
 
 
 def filter_facts(t: Trained, image: int) -> dict | None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from core import run_folder
 from core.errors import UserError
 from report import checkpoint_figures, curves
-from report.checkpoint_figures import Trained
+from inference import trained as trained_runs
+from inference.trained import Trained
 from report.architecture import architecture_table
 from report.tables import training_details
 
@@ -83,7 +84,7 @@ class Page:
         checkpoint is read once for all of them. Returns what the filter figures show (None: none)."""
         m, missing, trained = runs[0], None, None
         try:
-            trained = checkpoint_figures.load(m["run_dir"], record=m)
+            trained = trained_runs.load(m["run_dir"], record=m)
             model = trained.model
         except UserError as e:  # a copied metrics.json, say: the structure still follows from the recipe
             model, missing = _untrained(m), e

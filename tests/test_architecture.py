@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT
 
 # Bottom to top. A package may import itself and the packages before it, never one after it.
-LAYERS = ("core", "figures", "studies", "datamodules", "callbacks", "lit_modules", "training", "report")
-COMMANDS = ("train.py", "visualize.py", "tune.py")  # the root: command lines on top of every package
+LAYERS = ("core", "figures", "studies", "datamodules", "callbacks", "lit_modules", "training", "inference", "report")
+COMMANDS = ("train.py", "visualize.py", "tune.py", "predict.py", "export.py")  # the root: command lines on top of every package
 OUTSIDE = ("tests", "benchmarks", "experiments", "docs", "results",  # users of the code, not part of it
            "mutants")  # mutmut's working copy (docs/testing.md), git-ignored
 

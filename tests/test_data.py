@@ -217,7 +217,7 @@ def test_16_bit_grayscale_pngs_are_scaled_to_8_bits_not_clipped(tmp_path):
     assert a.train_images[cat][:, 0, ::8].tolist() == [[0, 1, 128, 255]] * 3
     # Older Pillow versions open such files as 32-bit "I": the same scaling
     wide = Image.fromarray(ramp.astype(np.int32), "I")
-    assert np.asarray(folder._rgb(wide))[0, ::8].tolist() == [[0] * 3, [1] * 3, [128] * 3, [255] * 3]
+    assert np.asarray(folder.to_rgb(wide))[0, ::8].tolist() == [[0] * 3, [1] * 3, [128] * 3, [255] * 3]
 
 
 def test_wrong_image_size_names_the_file(tmp_path):

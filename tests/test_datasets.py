@@ -15,6 +15,7 @@ from core.errors import UserError
 from datamodules import folder, sources
 from datamodules.images import ImageDataModule
 from lit_modules import MODELS
+from inference import trained
 from report import checkpoint_figures
 
 THREE = ("zebra", "apple", "mango")  # sorted: apple 0, mango 1, zebra 2
@@ -141,7 +142,7 @@ def test_a_run_records_its_data_set_and_its_figures_and_report_use_it(classes, t
     data = json.loads((run / "metrics.json").read_text())["data"]
     assert data["dataset"] == "folder" and data["classes"] == sorted(classes) and data["image_size"] == 32
     assert data["mean"] == list(folder.channel_stats(sources.load(root, "folder").train_images)[0])
-    figure = checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path / "figures")
+    figure = checkpoint_figures.plot_confusion(trained.load(run), tmp_path / "figures")
     assert figure.stat().st_size > 1000
     assert visualize.main(["report", str(logdir), "--out", str(tmp_path / "report")]) == 0
     report = (tmp_path / "report" / "report.md").read_text()

@@ -101,6 +101,7 @@ def test_report_on_an_empty_logdir(tmp_path, capsys):
 def test_the_confusion_matrix_counts_what_the_run_scored_its_test_accuracy_on(name, tiny_runs, tmp_path, monkeypatch):
     import json
 
+    from inference import trained
     from report import checkpoint_figures
 
     seen = []
@@ -109,10 +110,10 @@ def test_the_confusion_matrix_counts_what_the_run_scored_its_test_accuracy_on(na
     run = tiny_runs / name / "version_0"
     saved = checkpoint_figures.run_folder.read_confusion(run)  # written by the run's final test
     assert saved is not None and saved["tta"] == MODELS[name].all_defaults()["tta"]
-    checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # the counts the run's test saved
+    checkpoint_figures.plot_confusion(trained.load(run), tmp_path)  # the counts the run's test saved
     assert seen[0].tolist() == saved["counts"]
     monkeypatch.setattr(checkpoint_figures.run_folder, "read_confusion", lambda run_dir: None)  # an older run
-    checkpoint_figures.plot_confusion(checkpoint_figures.load(run), tmp_path)  # recomputed
+    checkpoint_figures.plot_confusion(trained.load(run), tmp_path)  # recomputed
     final = json.loads((run / "metrics.json").read_text())["final"]
     for cm in seen:
         assert cm.trace().item() / cm.sum().item() == pytest.approx(final["test_acc"], abs=1e-6)

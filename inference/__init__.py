@@ -1,0 +1,1 @@
+"""After training: a trained run loaded back, predictions on new images, exported files."""

@@ -1,0 +1,152 @@
+"""After training: predict.py on one's own images and export.py's files, by their effect (#37)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import export as export_cli
+import predict as predict_cli
+from lit_modules import MODELS
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_predict_gives_the_models_own_answer_on_the_data_modules_tensors(tiny_runs, folder_data, tmp_path):
+    """The same preprocessing, proven: predict.py's probabilities for a data set's test files are the
+    model's softmax on the data module's uint8 tensors of those files, normalised by the module."""
+    from inference import trained
+
+    run = trained.load(tiny_runs / "lenet" / "version_0")
+    out = tmp_path / "p.csv"
+    assert predict_cli.main([str(run.run_dir), str(folder_data / "test"), "--topk", "3", "--tta", "0",
+                             "--gpus", "0", "--csv", str(out)]) == 0
+    rows = {r["file"]: r for r in _rows(out)}
+    dm = run.datamodule()
+    images, labels = dm.test_set()
+    classes = list(dm.classes)
+    with torch.no_grad():
+        probs = run.model(dm.normalize(images)).softmax(1)
+    seen = {c: 0 for c in classes}
+    for img_probs, label in zip(probs, labels.tolist()):  # the module's test images: class by class, files sorted
+        name = classes[label]
+        row = rows[f"{name}/{seen[name]:04d}.png"]
+        seen[name] += 1
+        top = img_probs.topk(3)
+        assert [row[f"class_{j}"] for j in (1, 2, 3)] == [classes[i] for i in top.indices.tolist()]
+        assert [float(row[f"prob_{j}"]) for j in (1, 2, 3)] == pytest.approx(top.values.tolist(), abs=2e-6)
+    assert sum(seen.values()) == len(rows) == len(labels)
+
+
+def test_a_photo_of_another_size_or_mode_is_stretched_bilinearly_to_the_models_input(tiny_runs, tmp_path, capsys):
+    from inference import predict, trained
+
+    run = trained.load(tiny_runs / "lenet" / "version_0")
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (48, 64, 4), dtype=np.uint8)  # 64 wide, 48 high, with alpha
+    wide = (rng.integers(0, 65536, (40, 40), dtype=np.uint16))  # 16-bit grayscale
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "photo.png")
+    Image.fromarray(wide).save(tmp_path / "gray16.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    assert predict_cli.main([str(run.run_dir), str(tmp_path), "--topk", "10", "--tta", "0", "--gpus", "0",
+                             "--csv", str(tmp_path / "out" / "p.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "skipping" in err and "broken.jpg" in err and "2 image(s) classified" in out and "1 skipped" in out
+    rows = {r["file"]: r for r in _rows(tmp_path / "out" / "p.csv")}
+    expected = {
+        "photo.png": Image.fromarray(rgba, "RGBA").convert("RGB").resize((32, 32), Image.Resampling.BILINEAR),
+        "gray16.png": Image.fromarray(np.rint(wide / 65535 * 255).astype(np.uint8), "L").convert("RGB")
+        .resize((32, 32), Image.Resampling.BILINEAR)}
+    for name, im in expected.items():
+        pixels = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None]
+        probs = predict.probabilities(run.model, pixels, tta=0, progress=False)[0]
+        row = rows[name]
+        got = {row[f"class_{j}"]: float(row[f"prob_{j}"]) for j in range(1, 11)}
+        assert [got[c] for c in run.classes()[0]] == pytest.approx(probs.tolist(), abs=2e-6), name
+
+
+@pytest.mark.parametrize("case", ["no images", "unreadable only", "not a checkpoint", "topk", "csv"])
+def test_predicts_bad_input_is_one_line_and_exit_2(case, tiny_runs, folder_data, tmp_path, capsys):
+    run, images = str(tiny_runs / "lenet" / "version_0"), str(folder_data / "test" / "cat")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG but not really")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.ckpt")
+    (tmp_path / "a_file").write_text("x")
+    argv, wanted = {
+        "no images": ([run, str(tmp_path / "empty")], "no image files"),
+        "unreadable only": ([run, str(tmp_path / "junk.png")], "none of the 1 file(s) is a readable image"),
+        "not a checkpoint": ([str(tmp_path / "other.ckpt"), images], "not a checkpoint written by train.py"),
+        "topk": ([run, images, "--topk", "11"], "--topk 11: the model has 10 classes"),
+        "csv": ([run, images, "--csv", str(tmp_path / "a_file" / "p.csv")], "cannot write it"),
+    }[case]
+    assert predict_cli.main([*argv, "--gpus", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("predict.py: error: ") and wanted in err[-1], err
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_an_old_checkpoint_without_class_names_takes_them_from_its_record_else_says_indices(tiny_runs, tmp_path):
+    from inference import trained
+
+    run = trained.load(tiny_runs / "lenet" / "version_0")
+    assert run.ckpt["classes"] == list(run.datamodule().classes)  # written with every checkpoint now
+    del run.ckpt["classes"]
+    assert run.classes() == (list(run.datamodule().classes), "")  # from metrics.json
+    run.record = None
+    names, note = run.classes()
+    assert names == [str(i) for i in range(10)] and "shown as indices 0-9" in note
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_exported_files_give_pytorchs_logits_in_their_runtime_for_any_batch(name, tiny_runs, tmp_path, capsys):
+    """ONNX through onnxruntime, TorchScript after a save and load: the model's own logits (its
+    normalisation computed outside the file, by the model) for batches of 1, 7 and 64 test images."""
+    import onnxruntime as ort
+
+    from inference import trained
+
+    run = trained.load(tiny_runs / name / "version_0")
+    images = run.datamodule().test_set()[0]
+    for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
+        out = tmp_path / f"m{suffix}"
+        assert export_cli.main([str(run.run_dir), "--format", fmt, "--out", str(out)]) == 0
+        assert "checked with" in capsys.readouterr().out and not list(tmp_path.glob("*.tmp"))
+        if fmt == "onnx":
+            session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            runtime = lambda x: session.run(None, {"images": x.numpy()})[0]  # noqa: E731
+        else:
+            loaded = torch.jit.load(str(out))
+            runtime = lambda x: loaded(x).detach().numpy()  # noqa: E731
+        for n in (1, 7, 64):
+            batch = images[torch.arange(n) % len(images)]
+            with torch.no_grad():
+                want = run.model(run.model.normalize(batch)).numpy()
+            assert np.abs(runtime(batch) - want).max() <= 1e-4 * max(1, np.abs(want).max()), (fmt, n)
+
+
+def test_an_export_whose_graph_lacks_the_normalisation_is_refused(tiny_runs, tmp_path, monkeypatch, capsys):
+    """The check compares the file with the model's own preprocessing, so a graph without it fails."""
+    from inference import export
+
+    monkeypatch.setattr(export.Deployable, "forward", lambda self, images: self.net(images.float()))
+    out = tmp_path / "m.onnx"
+    assert export_cli.main([str(tiny_runs / "lenet" / "version_0"), "--format", "onnx", "--out", str(out)]) == 2
+    assert "differ from PyTorch's" in capsys.readouterr().err and not out.exists()
+
+
+def test_exports_bad_input_is_one_line_and_exit_2(tiny_runs, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    for argv, wanted in (([str(tiny_runs / "lenet" / "version_0"), "--format", "onnx", "--out",
+                           str(tmp_path / "a_file" / "m.onnx")], "cannot write there"),
+                         ([str(tmp_path / "a_file"), "--format", "onnx"], "")):
+        assert export_cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("export.py: error: ") and wanted in err[-1], err
