@@ -4,6 +4,9 @@
     python visualize.py compare RUN_DIR RUN_DIR [--out DIR]     # train and val loss of two runs in one plot
     python visualize.py filters RUN_DIR|CKPT [--image N] [--out DIR]  # image, first/last conv activations, weights
     python visualize.py confusion RUN_DIR|CKPT [--out DIR]      # test confusion matrix, per-class accuracy
+    python visualize.py mistakes RUN_DIR|CKPT [--n 20]          # highest-loss test images with Grad-CAM,
+                                                                # per-class precision/recall/F1, calibration
+    python visualize.py cam RUN_DIR|CKPT [--images I ...]       # Grad-CAM of test images (default: the mistakes)
     python visualize.py table   RUN_DIR... [--baseline RUN_DIR] # the Markdown results table; with 2+ seeds a group,
                                                                 # its difference to the reference: gain or seed noise
     python visualize.py study   [LOGDIR] [--storage URL] [--study NAME]  # a tune.py study: trials, best, figures
@@ -47,6 +50,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if name == "table":
             c.add_argument("--baseline", metavar="RUN_DIR", help="the reference of the verdict column (default: "
                            "each model's runs with the fewest changed settings)")
+    for name in ("mistakes", "cam"):
+        c = sub.add_parser(name)
+        c.add_argument("runs", nargs=1, metavar="RUN_DIR|CKPT")
+        c.add_argument("--out", default="figures")
+        c.add_argument("--n", type=int, default=20, help="how many of the highest-loss test images (default 20)")
+        if name == "cam":
+            c.add_argument("--images", type=int, nargs="+", metavar="I", help="test image indices (default: the mistakes)")
     st = sub.add_parser("study")
     st.add_argument("logdir", nargs="?", default="lightning_logs", help="its optuna.db is the default storage")
     st.add_argument("--storage", metavar="URL", help="the study's database (a SQLAlchemy URL)")
@@ -67,11 +77,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _checkpoint_figures(args: argparse.Namespace, run, out: Path) -> list[Path]:
+    """The subcommands that draw from a trained network: confusion, filters, mistakes, cam."""
+    from report import checkpoint_figures, mistakes
+
+    if args.command == "confusion":
+        return [checkpoint_figures.plot_confusion(run, out)]
+    if args.command == "filters":
+        paths = checkpoint_figures.plot_filters(run, args.image, out)
+        if not paths:
+            from figures.filters import NO_CONV
+
+            print(f"no filter figures: {NO_CONV}")
+        return paths
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: must be at least 1")
+    if args.command == "cam":
+        return [mistakes.plot_cam(run, out, args.images, args.n)]
+    facts = mistakes.analyse(run, args.n)
+    print(mistakes.per_class_table(facts["per_class"]))
+    print(f"expected calibration error: {100 * facts['calibration']['ece']:.2f}% ({facts['calibration']['bins']} bins)")
+    return mistakes.plot_mistakes(run, out, args.n, facts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # Imported here, after parsing: --help answers at once; only filters, confusion and report import torch.
+    # Imported here, after parsing: --help answers at once; only the checkpoint figures and report import torch.
     from inference import trained
-    from report import checkpoint_figures, document, tables
+    from report import document, tables
     from report.curves import load_run, plot_compare, plot_curves
 
     try:
@@ -110,15 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(args.runs) < 2:
                 raise UserError("compare needs two or more runs")
             print(plot_compare([load_run(r) for r in args.runs], out))
-        elif args.command == "confusion":
-            print(checkpoint_figures.plot_confusion(trained.load(args.runs[0]), out))
-        elif args.command == "filters":
-            paths = checkpoint_figures.plot_filters(trained.load(args.runs[0]), args.image, out)
-            if not paths:
-                from figures.filters import NO_CONV
-
-                print(f"no filter figures: {NO_CONV}")
-            print("\n".join(map(str, paths)))
+        else:
+            print("\n".join(map(str, _checkpoint_figures(args, trained.load(args.runs[0]), out))))
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2

@@ -132,6 +132,25 @@ class Page:
         self.figure(checkpoint_figures.plot_confusion(t, self.figures),
                     f"{m['model']}{which}: test confusion matrix of the best checkpoint (with the model's TTA, "
                     f"as its test accuracy), per-class accuracy.")
+        self.mistakes(t, f"{m['model']}{which}")
+
+    def mistakes(self, t: Trained, name: str, n: int = 20) -> None:
+        """The highest-loss test images (with Grad-CAM), the per-class table and the reliability diagram."""
+        from report import mistakes
+
+        facts = mistakes.analyse(t, n)
+        grid, bars, reliability = mistakes.plot_mistakes(t, self.figures, n, facts)
+        block = t.model.feature_block()
+        cam = (f"; beside each, Grad-CAM heatmaps (from `{block[0]}`, the last conv block) for the predicted and "
+               f"the true class" if block else "")
+        self.figure(grid, f"{name}: the {n} test images the best checkpoint is most wrong about (highest loss), with "
+                          f"its probability for the true and for the predicted class{cam}.")
+        self.add(f"Per-class precision, recall and F1 of {name} on the test set (with the model's TTA):",
+                 mistakes.per_class_table(facts["per_class"]))
+        self.figure(bars, f"{name}: per-class precision, recall and F1 on the test set.")
+        self.figure(reliability, f"{name}: reliability diagram, accuracy against confidence in "
+                                 f"{facts['calibration']['bins']} equal bins; expected calibration error "
+                                 f"{100 * facts['calibration']['ece']:.2f}%.")
 
 
 def _untrained(m: dict):

@@ -22,7 +22,7 @@ from typing import Protocol
 TRAIN = Path(__file__).resolve().parents[1] / "train.py"
 _live: set = set()  # the runs started here and not yet waited for: stop_all's
 _stopping = False
-_lock = threading.Lock()  # a start and stop_all never interleave: no run starts unseen by stop_all
+_lock = threading.Lock()  # starts, exit-code reads and stop_all one at a time: no run starts unseen by stop_all
 # What a train.py run imports (torch, Lightning, TensorBoard, matplotlib through these), imported
 # once by the fork server; studies/server_init.py first: the server dies with this process even
 # while it imports.
@@ -55,8 +55,12 @@ class _Forked:
         self.process = process
 
     def wait(self) -> int:
-        self.process.join()
-        return self.process.exitcode
+        from multiprocessing.connection import wait
+
+        wait([self.process.sentinel])  # until it ends, without the lock
+        with _lock:  # Process.start polls every child's exit code (reading it from the fork server once):
+            self.process.join()  # two threads reading one at once would leave one of them 255
+            return self.process.exitcode
 
     def terminate(self) -> None:
         self.process.terminate()  # SIGTERM

@@ -59,6 +59,10 @@ def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[i
         launch.stop_all()
         for t in threads:
             t.join()
+        for e in errors:
+            if not isinstance(e, KeyboardInterrupt):
+                import sys
+                print(f"tune.py: a worker's trial ended with {type(e).__name__}: {e}", file=sys.stderr)
         raise
     finally:
         launch.allow_starts()

@@ -150,3 +150,86 @@ def test_exports_bad_input_is_one_line_and_exit_2(tiny_runs, tmp_path, capsys):
         assert export_cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("export.py: error: ") and wanted in err[-1], err
+
+
+def test_mistakes_are_the_highest_loss_images_a_planted_mislabel_first(tiny_runs, tmp_path, capsys):
+    """A test image relabelled as the class the model finds least likely of any image and class:
+    that image then has the highest loss of all, so it leads the mistakes, with both classes and
+    probabilities."""
+    import visualize
+    from inference import mistakes, trained
+
+    run = trained.load(tiny_runs / "lenet" / "version_0")
+    scored = mistakes.score(run)
+    i, wrong = divmod(int(scored.probs.argmin()), len(scored.classes))
+    guess = int(scored.probs[i].argmax())
+    scored.labels = scored.labels.clone()
+    scored.labels[i] = wrong
+    worst = mistakes.worst(scored, 5)
+    assert worst[0]["index"] == i and worst[0]["true"] == scored.classes[wrong] and worst[0]["pred"] == scored.classes[guess]
+    assert worst[0]["p_true"] == pytest.approx(float(scored.probs[i, wrong])) and worst[0]["loss"] >= worst[1]["loss"]
+    losses = -torch.log(scored.probs[torch.arange(len(scored.labels)), scored.labels])
+    assert [r["index"] for r in worst] == losses.argsort(descending=True)[:5].tolist()
+
+    assert visualize.main(["mistakes", str(run.run_dir), "--n", "6", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| class | precision | recall | F1 | test images |" in out and "expected calibration error" in out
+    for suffix in ("mistakes", "per_class", "reliability"):
+        assert (tmp_path / f"{run.name}_{suffix}.png").stat().st_size > 5000
+    assert visualize.main(["cam", str(run.run_dir), "--images", "0", "3", "--out", str(tmp_path)]) == 0
+    assert visualize.main(["cam", str(run.run_dir), "--images", "999"]) == 2
+
+
+def test_per_class_numbers_are_torchmetrics_on_a_known_case():
+    from inference.mistakes import Scored, per_class
+
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    preds = torch.tensor([0, 1, 1, 1, 0])  # class 0: P 1/2 R 1/2; class 1: P 2/3 R 1; class 2: P 0 R 0
+    rows = per_class(Scored(torch.zeros(5, 3, 2, 2, dtype=torch.uint8), labels, torch.eye(3)[preds], ["a", "b", "c"]))
+    assert [(r["precision"], r["recall"], r["images"]) for r in rows] == \
+        [(0.5, 0.5, 2), (pytest.approx(2 / 3), 1.0, 2), (0.0, 0.0, 1)]
+    assert rows[1]["f1"] == pytest.approx(2 * (2 / 3) / (2 / 3 + 1))
+
+
+def test_expected_calibration_error_equals_a_hand_computation():
+    """Four images in two bins of 2 (of 15 equal-width bins): confidences 0.9, 0.9 (one right) and
+    0.6, 0.6 (both right). ECE = sum over bins of share * |accuracy - confidence|
+    = 0.5 * |0.5 - 0.9| + 0.5 * |1.0 - 0.6| = 0.4."""
+    from inference.mistakes import calibration
+
+    probs = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
+    labels = torch.tensor([0, 1, 0, 1])
+    cal = calibration(probs, labels)
+    assert cal["ece"] == pytest.approx(0.4, abs=1e-6)
+    filled = [(round(a, 6), round(c, 6), s) for a, c, s in zip(cal["accuracy"], cal["confidence"], cal["share"]) if s]
+    assert filled == [(1.0, 0.6, 0.5), (0.5, 0.9, 0.5)]
+    sure = calibration(torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 1]))  # confidence exactly 1
+    assert sure["share"][-1] == 1.0 and sure["accuracy"][-1] == 0.5 and sure["ece"] == pytest.approx(0.5)
+
+
+def test_grad_cam_puts_its_mass_where_the_network_looks():
+    """A network whose conv block sees only the left half of the image (its output is zero on the
+    right): every heatmap lies in the left half. Heatmaps follow the class asked for."""
+    from torch import nn
+
+    from inference.cam import grad_cam
+    from lit_modules.base import BaseClassifier
+
+    class LeftOnly(nn.Module):
+        def forward(self, x):
+            return torch.cat([x[..., : x.shape[-1] // 2], torch.zeros_like(x[..., x.shape[-1] // 2:])], -1)
+
+    class LooksLeft(BaseClassifier):
+        name = "looks_left"
+
+        def build_network(self):
+            torch.manual_seed(0)
+            return nn.Sequential(nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), LeftOnly()),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    model = LooksLeft()
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    cams = grad_cam(model, images, torch.arange(8) % 10)
+    left, right = cams[..., :14].sum(), cams[..., 18:].sum()  # the bilinear upsampling blurs the middle
+    assert cams.amax() == pytest.approx(1.0) and left > 0 and right == 0
+    assert not torch.allclose(cams, grad_cam(model, images, (torch.arange(8) + 1) % 10))
