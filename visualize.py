@@ -94,10 +94,10 @@ def _checkpoint_figures(args: argparse.Namespace, run, out: Path) -> list[Path]:
         raise UserError(f"--n {args.n}: must be at least 1")
     if args.command == "cam":
         return [mistakes.plot_cam(run, out, args.images, args.n)]
-    facts = mistakes.analyse(run, args.n)
+    paths, facts = mistakes.plot_mistakes(run, out, args.n)
     print(mistakes.per_class_table(facts["per_class"]))
     print(f"expected calibration error: {100 * facts['calibration']['ece']:.2f}% ({facts['calibration']['bins']} bins)")
-    return mistakes.plot_mistakes(run, out, args.n, facts)
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:

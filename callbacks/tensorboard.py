@@ -135,7 +135,20 @@ class EpochScalars(pl.Callback):
         figure = None if cm is None else confusion_figure(cm, dm.classes, self.info["model"], pl_module.hparams.tta)
         final = {row_key(k): float(v) for k, v in trainer.callback_metrics.items()
                  if k.startswith(FINAL_PREFIX) and math.isfinite(float(v))}  # the record's `final`, re-scored part
-        log_final(trainer, self.info, final, epoch, images, caption, figure)
+        log_final(trainer, self.info, final, epoch, images, caption, figure, _mistakes(pl_module, dm, self.info["model"]))
+
+
+def _mistakes(model, dm, name: str) -> dict:
+    """The highest-loss test images with Grad-CAM, per-class bars, the reliability diagram: from the
+    final test's probabilities (none under DDP, or when the test did not cover the test set)."""
+    probs = getattr(model, "test_probs", None)
+    images, labels = dm.test_set()
+    if probs is None or len(probs) != len(labels):
+        return {}
+    from figures.mistakes import mistake_figures
+
+    figs = mistake_figures(model, images.to(model.device), labels, probs, list(dm.classes), name)
+    return {f"best/{k} (test set)": v for k, v in figs.items() if k != "facts"}
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
@@ -169,9 +182,9 @@ def hparams_entry(flat: dict[str, Any], step: int, writer) -> None:
 
 
 def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
-              images: dict[str, torch.Tensor], caption: str, confusion=None) -> None:
-    """The best checkpoint's numbers (result/*), the HParams entry, the filter images and the
-    confusion matrix (a matplotlib figure), at the best epoch. `images`: tag -> (3, H, W) image."""
+              images: dict[str, torch.Tensor], caption: str, confusion=None, figures: dict | None = None) -> None:
+    """The best checkpoint's numbers (result/*), the HParams entry, the filter images, the confusion
+    matrix and `figures` (tag -> matplotlib figure), at the best epoch. `images`: tag -> (3, H, W) image."""
     logger = _logger(trainer)
     if logger is None:
         return
@@ -188,5 +201,7 @@ def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], 
     tb.add_text("best/filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
     if confusion is not None:
         tb.add_figure("best/confusion matrix (test set)", confusion, best_epoch)  # its title names the TTA
+    for tag, fig in (figures or {}).items():
+        tb.add_figure(tag, fig, best_epoch)
     hparams_entry(flat_hparams(info), best_epoch, tb)
     tb.flush()

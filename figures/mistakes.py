@@ -1,12 +1,45 @@
-"""What a model gets wrong, drawn: its highest-loss test images (with Grad-CAM heatmaps for the
-predicted and the true class beside each), per-class precision/recall/F1 as bars, and the
-reliability diagram. The numbers come in (inference/mistakes.py, inference/cam.py); the report's
-PNGs and TensorBoard's images are these same figures."""
+"""What a model gets wrong on its test set, from its probabilities: the images it is most wrong
+about (highest loss), shown with Grad-CAM heatmaps for the predicted and the true class, and
+per-class precision/recall/F1 (torchmetrics) as bars; with figures/calibration.py's reliability
+diagram, `mistake_figures` is the set the report saves as PNG and TensorBoard shows at the best epoch.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
 from figures.style import plt
+
+
+def losses(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per image: the cross-entropy of its true class, -log p(true)."""
+    return -probs.gather(1, labels[:, None]).squeeze(1).clamp_min(1e-12).log()
+
+
+def worst(probs: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], n: int) -> list[dict]:
+    """The n images with the highest loss, highest first: index, true and predicted class and the
+    probability the model gave each."""
+    loss = losses(probs, labels)
+    out = []
+    for i in loss.argsort(descending=True)[:n].tolist():
+        pred, true = int(probs[i].argmax()), int(labels[i])
+        out.append({"index": i, "true": classes[true], "pred": classes[pred], "p_true": float(probs[i, true]),
+                    "p_pred": float(probs[i, pred]), "loss": float(loss[i])})
+    return out
+
+
+def per_class(probs: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> list[dict]:
+    """Per class: precision, recall, F1 and its number of images."""
+    from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+
+    k = len(classes)
+    values = {name: metric(k, average=None)(probs, labels).tolist()
+              for name, metric in (("precision", MulticlassPrecision), ("recall", MulticlassRecall),
+                                   ("f1", MulticlassF1Score))}
+    counts = torch.bincount(labels, minlength=k).tolist()
+    return [{"class": c, "precision": values["precision"][i], "recall": values["recall"][i], "f1": values["f1"][i],
+             "images": counts[i]} for i, c in enumerate(classes)]
 
 
 def _show(ax, image, title: str = "", heat=None) -> None:
@@ -18,7 +51,7 @@ def _show(ax, image, title: str = "", heat=None) -> None:
 
 
 def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None):
-    """`rows` (inference/mistakes.worst) with their uint8 `images`; with `cams` ((pred heatmaps,
+    """`rows` (`worst`) with their uint8 `images`; with `cams` ((pred heatmaps,
     true heatmaps)), each image is followed by its Grad-CAM for the predicted and the true class."""
     n = len(rows)
     per = 3 if cams is not None else 1
@@ -53,21 +86,19 @@ def per_class_figure(rows: Sequence[dict], name: str):
     return fig
 
 
-def reliability_figure(cal: dict, name: str):
-    """Accuracy against mean confidence per bin (the diagonal is perfect calibration), with the
-    share of images in each bin below."""
-    edges = cal["edges"]
-    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    width = edges[1] - edges[0]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.6, 5), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
-    filled = [i for i, s in enumerate(cal["share"]) if s > 0]
-    top.bar([centres[i] for i in filled], [cal["accuracy"][i] for i in filled], width * 0.95, label="accuracy")
-    top.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
-    top.plot([cal["confidence"][i] for i in filled], [cal["accuracy"][i] for i in filled], "o", ms=3, color="C1",
-             label="mean confidence")
-    top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-            title=f"{name}: reliability diagram\nexpected calibration error {100 * cal['ece']:.2f}%")
-    top.legend(fontsize=7, loc="upper left")
-    bottom.bar(centres, [100 * s for s in cal["share"]], width * 0.95, color="C7")
-    bottom.set(xlabel="confidence (top-1 softmax probability)", ylabel="% of images")
-    return fig
+def mistake_figures(model, images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str],
+                    name: str, n: int = 20) -> dict:
+    """{"mistakes", "per class", "reliability"} -> figure, with the numbers behind them under
+    "facts" (worst, per_class, calibration). Grad-CAM where the network has a conv block."""
+    from figures.calibration import calibration, reliability_figure
+    from figures.cam import grad_cam
+
+    rows = worst(probs, labels, classes, n)
+    picked = images[[r["index"] for r in rows]]
+    cams = None
+    if model.feature_block() is not None:
+        index = {c: i for i, c in enumerate(classes)}
+        cams = tuple(grad_cam(model, picked, torch.tensor([index[r[k]] for r in rows])) for k in ("pred", "true"))
+    facts = {"worst": rows, "per_class": per_class(probs, labels, classes), "calibration": calibration(probs, labels)}
+    return {"mistakes": mistakes_figure(picked, rows, name, cams), "per class": per_class_figure(facts["per_class"], name),
+            "reliability": reliability_figure(facts["calibration"], name), "facts": facts}

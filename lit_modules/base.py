@@ -104,6 +104,8 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         # across DDP ranks), kept as counts in `test_confusion` after the test.
         self.best_test_confusion = MulticlassConfusionMatrix(inputs["num_classes"], validate_args=False)
         self.test_confusion: torch.Tensor | None = None
+        self.test_probs: torch.Tensor | None = None
+        self._test_probs: list[torch.Tensor] = []
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -173,6 +175,8 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         logits = self._eval_step(batch, FINAL_PREFIX + STAGES[1 + dataloader_idx], tta=self.hparams.tta)
         if dataloader_idx == 1:
             self.best_test_confusion.update(logits, batch[1])
+            if self.trainer.world_size == 1:  # kept on the device, read once at the end (TensorBoard's mistakes)
+                self._test_probs.append(logits.detach().float().softmax(1))
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         """uint8 images (a batch, or a batch's first element) -> class probabilities, normalised as
@@ -189,10 +193,17 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         if getattr(dm, "classes", None):
             checkpoint["classes"] = list(dm.classes)
 
+    def on_test_epoch_start(self) -> None:
+        self._test_probs = []
+
     def on_test_epoch_end(self) -> None:
         if self.best_test_confusion.update_called:
             self.test_confusion = self.best_test_confusion.compute().cpu()
         self.best_test_confusion.reset()
+        # The final test's probabilities of the test images, in their order (one process only: DDP's
+        # processes each hold a shard): what TensorBoard's mistakes and calibration images are drawn from.
+        self.test_probs = torch.cat(self._test_probs).cpu() if self._test_probs else None
+        self._test_probs = []
 
     def param_groups(self) -> list[dict[str, Any]]:
         """What the optimizer trains; a model overrides this for per-group lr or weight decay."""

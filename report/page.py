@@ -138,8 +138,7 @@ class Page:
         """The highest-loss test images (with Grad-CAM), the per-class table and the reliability diagram."""
         from report import mistakes
 
-        facts = mistakes.analyse(t, n)
-        grid, bars, reliability = mistakes.plot_mistakes(t, self.figures, n, facts)
+        (grid, bars, reliability), facts = mistakes.plot_mistakes(t, self.figures, n)
         block = t.model.feature_block()
         cam = (f"; beside each, Grad-CAM heatmaps (from `{block[0]}`, the last conv block) for the predicted and "
                f"the true class" if block else "")

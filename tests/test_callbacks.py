@@ -22,7 +22,10 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
     best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
     images = {t.split(" ", 1)[0].removeprefix("best/"): (t, events.Images(t)) for t in events.Tags()["images"]}
-    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4"]
+    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4", "mistakes", "per",
+                              "reliability"]
+    for name in ("mistakes", "per", "reliability"):  # the final test's mistakes, per-class bars, calibration
+        assert [e.step for e in images[name][1]] == [best] and images[name][1][0].width > 300, name
     tag, logged = images["filters/1"]
     assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
     assert tag.startswith("best/filters/1 test image 3 (") and (logged[0].width, logged[0].height) == (32, 32)

@@ -165,7 +165,7 @@ def test_mistakes_are_the_highest_loss_images_a_planted_mislabel_first(tiny_runs
     guess = int(scored.probs[i].argmax())
     scored.labels = scored.labels.clone()
     scored.labels[i] = wrong
-    worst = mistakes.worst(scored, 5)
+    worst = scored.worst(5)
     assert worst[0]["index"] == i and worst[0]["true"] == scored.classes[wrong] and worst[0]["pred"] == scored.classes[guess]
     assert worst[0]["p_true"] == pytest.approx(float(scored.probs[i, wrong])) and worst[0]["loss"] >= worst[1]["loss"]
     losses = -torch.log(scored.probs[torch.arange(len(scored.labels)), scored.labels])
@@ -181,11 +181,11 @@ def test_mistakes_are_the_highest_loss_images_a_planted_mislabel_first(tiny_runs
 
 
 def test_per_class_numbers_are_torchmetrics_on_a_known_case():
-    from inference.mistakes import Scored, per_class
+    from figures.mistakes import per_class
 
     labels = torch.tensor([0, 0, 1, 1, 2])
     preds = torch.tensor([0, 1, 1, 1, 0])  # class 0: P 1/2 R 1/2; class 1: P 2/3 R 1; class 2: P 0 R 0
-    rows = per_class(Scored(torch.zeros(5, 3, 2, 2, dtype=torch.uint8), labels, torch.eye(3)[preds], ["a", "b", "c"]))
+    rows = per_class(torch.eye(3)[preds], labels, ["a", "b", "c"])
     assert [(r["precision"], r["recall"], r["images"]) for r in rows] == \
         [(0.5, 0.5, 2), (pytest.approx(2 / 3), 1.0, 2), (0.0, 0.0, 1)]
     assert rows[1]["f1"] == pytest.approx(2 * (2 / 3) / (2 / 3 + 1))
@@ -195,7 +195,7 @@ def test_expected_calibration_error_equals_a_hand_computation():
     """Four images in two bins of 2 (of 15 equal-width bins): confidences 0.9, 0.9 (one right) and
     0.6, 0.6 (both right). ECE = sum over bins of share * |accuracy - confidence|
     = 0.5 * |0.5 - 0.9| + 0.5 * |1.0 - 0.6| = 0.4."""
-    from inference.mistakes import calibration
+    from figures.calibration import calibration
 
     probs = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
     labels = torch.tensor([0, 1, 0, 1])
@@ -212,7 +212,7 @@ def test_grad_cam_puts_its_mass_where_the_network_looks():
     right): every heatmap lies in the left half. Heatmaps follow the class asked for."""
     from torch import nn
 
-    from inference.cam import grad_cam
+    from figures.cam import grad_cam
     from lit_modules.base import BaseClassifier
 
     class LeftOnly(nn.Module):

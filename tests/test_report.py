@@ -22,10 +22,14 @@ def test_report_follows_the_assignment_with_every_figure_and_no_absolute_path(ti
     for name in MODELS:
         assert f"| {name} |" in report and (out / "figures" / f"{name}-version_0_confusion.png").stat().st_size > 1000
     custom = [n for n, c in MODELS.items() if n != "lenet" and "weights" not in c.all_defaults()]
-    # lenet: curves, filters, confusion; each custom model: filters, confusion; the best one's curves;
-    # resnet18: curves, filters, confusion; the comparison.
+    # lenet: curves, filters, confusion, mistakes, per-class bars, reliability; each custom model: the
+    # same but curves; the best one's curves; resnet18: as lenet; the comparison.
     figures = re.findall(r"!\[([^\]]*)\]\(([^)]*)\)", report)
-    assert len(figures) == 6 + 4 * len(custom) + 2 + 6 + 1
+    assert len(figures) == 9 + 7 * len(custom) + 2 + 9 + 1
+    for name in MODELS:  # each model's mistakes with Grad-CAM, its per-class table and reliability diagram
+        assert (out / "figures" / f"{name}-version_0_mistakes.png").stat().st_size > 5000
+        assert f"Per-class precision, recall and F1 of {name} on the test set" in report
+        assert re.search(rf"{name}: reliability diagram, .* expected calibration error \d+\.\d\d%", report)
     assert all((out / path).is_file() for _, path in figures)  # relative to the report
     assert len({alt for alt, _ in figures}) == len(figures)  # every caption says which figure it is
     assert str(tmp_path) not in report and "/tmp" not in report

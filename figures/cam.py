@@ -2,7 +2,7 @@
 output of the model's last conv block (`BaseClassifier.feature_block()`: the registry names it per
 model, `layer4` for resnet18), weighted by the class score's gradient averaged over its positions.
 
-Written on a forward hook here, some twenty lines, rather than a library: pytorch-grad-cam pulls in
+Written on a forward hook here (as figures/filters.py captures activations), some twenty lines, rather than a library: pytorch-grad-cam pulls in
 OpenCV and scikit-learn, and captum pins numpy below what torch 2.x runs with. A model gets Grad-CAM
 by having a conv block; a fifth model names its own with `last_block`.
 """
@@ -23,11 +23,15 @@ def grad_cam(model, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor
     was_training = model.training
     model.eval()
     try:
-        with torch.enable_grad():
-            x = model.normalize(images)
+        with torch.inference_mode(False), torch.enable_grad():  # also at a test's end, inside Lightning's inference mode
+            # The data module's normalisation, with tensors made here, and clones: tensors made in inference
+            # mode (a test's: the cached mean/std, the images, the classes) cannot take part in a backward.
+            mean, std = (torch.tensor(v, device=images.device).view(1, 3, 1, 1) * 255
+                         for v in (model.hparams.mean, model.hparams.std))
+            x = (images.clone().float() - mean) / std
             logits = model(x)
             maps = seen[-1]  # (N, C, h, w): the block's output, part of the graph that made the logits
-            score = logits.gather(1, classes.view(-1, 1).to(logits.device)).sum()
+            score = logits.gather(1, classes.clone().view(-1, 1).to(logits.device)).sum()
             grads, = torch.autograd.grad(score, maps)
     finally:
         hook.remove()
