@@ -135,20 +135,34 @@ class EpochScalars(pl.Callback):
         figure = None if cm is None else confusion_figure(cm, dm.classes, self.info["model"], pl_module.hparams.tta)
         final = {row_key(k): float(v) for k, v in trainer.callback_metrics.items()
                  if k.startswith(FINAL_PREFIX) and math.isfinite(float(v))}  # the record's `final`, re-scored part
-        log_final(trainer, self.info, final, epoch, images, caption, figure, _mistakes(pl_module, dm, self.info["model"]))
+        wrong, texts = _mistakes(pl_module, dm)
+        log_final(trainer, self.info, final, epoch, {**images, **wrong}, caption, figure, texts)
 
 
-def _mistakes(model, dm, name: str) -> dict:
-    """The highest-loss test images with Grad-CAM, per-class bars, the reliability diagram: from the
-    final test's probabilities (none under DDP, or when the test did not cover the test set)."""
+def _mistakes(model, dm) -> tuple[dict, dict]:
+    """The final test's 20 highest-loss test images as one image, and as text their classes and
+    probabilities, the per-class precision/recall/F1 and the expected calibration error (none under
+    DDP, or when the test did not cover the test set). Tensor tiles and text, no matplotlib: a few
+    milliseconds at every run's end (the report and `visualize.py mistakes` draw the full figures)."""
     probs = getattr(model, "test_probs", None)
     images, labels = dm.test_set()
     if probs is None or len(probs) != len(labels):
-        return {}
-    from figures.mistakes import mistake_figures
+        return {}, {}
+    from figures.calibration import calibration
+    from figures.mistakes import per_class, tiles, worst
 
-    figs = mistake_figures(model, images.to(model.device), labels, probs, list(dm.classes), name)
-    return {f"best/{k} (test set)": v for k, v in figs.items() if k != "facts"}
+    classes = list(dm.classes)
+    rows = worst(probs, labels, classes, 20)
+    table = ["| image | true | p(true) | predicted | p(predicted) |", "|---|---|---|---|---|"]
+    table += [f"| {i + 1} (test {r['index']}) | {r['true']} | {100 * r['p_true']:.1f}% | {r['pred']} | "
+              f"{100 * r['p_pred']:.1f}% |" for i, r in enumerate(rows)]
+    scores = ["| class | precision | recall | F1 |", "|---|---|---|---|"]
+    scores += [f"| {r['class']} | {100 * r['precision']:.1f}% | {100 * r['recall']:.1f}% | {100 * r['f1']:.1f}% |"
+               for r in per_class(probs, labels, classes)]
+    ece = calibration(probs, labels)["ece"]
+    return ({"mistakes (test set, highest loss first, 5 a row)": tiles(images[[r["index"] for r in rows]])},
+            {"best/mistakes (test set)": "\n".join(table),
+             "best/per class (test set)": "\n".join(scores) + f"\n\nexpected calibration error: {100 * ece:.2f}%"})
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
@@ -182,9 +196,9 @@ def hparams_entry(flat: dict[str, Any], step: int, writer) -> None:
 
 
 def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
-              images: dict[str, torch.Tensor], caption: str, confusion=None, figures: dict | None = None) -> None:
+              images: dict[str, torch.Tensor], caption: str, confusion=None, texts: dict | None = None) -> None:
     """The best checkpoint's numbers (result/*), the HParams entry, the filter images, the confusion
-    matrix and `figures` (tag -> matplotlib figure), at the best epoch. `images`: tag -> (3, H, W) image."""
+    matrix and `texts` (tag -> Markdown), at the best epoch. `images`: tag -> (3, H, W) image."""
     logger = _logger(trainer)
     if logger is None:
         return
@@ -201,7 +215,7 @@ def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], 
     tb.add_text("best/filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
     if confusion is not None:
         tb.add_figure("best/confusion matrix (test set)", confusion, best_epoch)  # its title names the TTA
-    for tag, fig in (figures or {}).items():
-        tb.add_figure(tag, fig, best_epoch)
+    for tag, text in (texts or {}).items():
+        tb.add_text(tag, text, best_epoch)
     hparams_entry(flat_hparams(info), best_epoch, tb)
     tb.flush()

@@ -42,32 +42,47 @@ def per_class(probs: torch.Tensor, labels: torch.Tensor, classes: Sequence[str])
              "images": counts[i]} for i, c in enumerate(classes)]
 
 
-def _show(ax, image, title: str = "", heat=None) -> None:
-    ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-    if heat is not None:
-        ax.imshow(heat.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
-    ax.set_title(title, fontsize=7)
+def _overlay(image: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """uint8 (3, S, S) with a heatmap in [0, 1] blended over it (matplotlib's jet), uint8."""
+    from matplotlib import colormaps
+
+    colour = torch.from_numpy(colormaps["jet"](heat.numpy())[..., :3]).permute(2, 0, 1).float() * 255
+    return (0.55 * image.float() + 0.45 * colour).round().clamp(0, 255).to(torch.uint8)
+
+
+def tiles(images: torch.Tensor, cams=None, per_row: int = 5, scale: int = 3, band: int = 0) -> torch.Tensor:
+    """One uint8 (3, H, W) image: each of `images` (uint8, N x 3 x S x S), followed, with `cams`
+    ((pred heatmaps, true heatmaps)), by itself under each heatmap; `per_row` groups a row (with a
+    white band of `band` pixels above it, for labels), each tile enlarged `scale` times (nearest)
+    with a 2-pixel white border. TensorBoard shows it as it is."""
+    groups = []
+    for i, img in enumerate(images.cpu()):
+        group = [img] + ([_overlay(img, cams[0][i]), _overlay(img, cams[1][i])] if cams is not None else [])
+        groups.append(torch.cat([torch.nn.functional.pad(t, (2, 2, 2, 2), value=255) for t in group], 2))
+    while len(groups) % per_row:
+        groups.append(torch.full_like(groups[0], 255))
+    rows = [torch.nn.functional.pad(torch.cat(groups[r:r + per_row], 2), (0, 0, band, 0), value=255)
+            for r in range(0, len(groups), per_row)]
+    grid = torch.cat(rows, 1)
+    return grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+
+
+def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None, per_row: int = 5):
+    """The tiles of `rows` (`worst`) and their uint8 `images` in one picture, each labelled with its
+    true and predicted class and their probabilities; with `cams`, each image is followed by its
+    Grad-CAM for the predicted and the true class."""
+    scale, per, band = 3, 3 if cams is not None else 1, 6
+    grid = tiles(images, cams, per_row, scale, band)
+    tile_w, row_h = (images.shape[-1] + 4) * scale, (images.shape[-1] + 4 + band) * scale
+    fig, ax = plt.subplots(figsize=(grid.shape[2] / 100, grid.shape[1] / 100 + 0.3))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    for i, r in enumerate(rows):
+        x, y = (i % per_row) * per * tile_w, (i // per_row) * row_h + band * scale
+        ax.text(x + 6, y - 2, f"true {r['true']} {100 * r['p_true']:.0f}% / pred {r['pred']} {100 * r['p_pred']:.0f}%",
+                fontsize=6.5, va="bottom")
     ax.axis("off")
-
-
-def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None):
-    """`rows` (`worst`) with their uint8 `images`; with `cams` ((pred heatmaps,
-    true heatmaps)), each image is followed by its Grad-CAM for the predicted and the true class."""
-    n = len(rows)
-    per = 3 if cams is not None else 1
-    cols = min(n, 5) * per if cams is not None else min(n, 10)
-    fig_rows = -(-n * per // cols)
-    fig, axes = plt.subplots(fig_rows, cols, figsize=(1.35 * cols, 1.6 * fig_rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, (img, r) in enumerate(zip(images, rows)):
-        j = i * per
-        _show(axes.flat[j], img, f"true {r['true']} {100 * r['p_true']:.0f}%\npred {r['pred']} {100 * r['p_pred']:.0f}%")
-        if cams is not None:
-            _show(axes.flat[j + 1], img, f"CAM: {r['pred']}", cams[0][i])
-            _show(axes.flat[j + 2], img, f"CAM: {r['true']}", cams[1][i])
-    fig.suptitle(f"{name}: the {n} test images with the highest loss" + (" and Grad-CAM" if cams is not None else ""),
-                 fontsize=9)
+    how = ("; beside each, Grad-CAM for the predicted, then the true class" if cams is not None else "")
+    ax.set_title(f"{name}: the {len(rows)} test images with the highest loss{how}", fontsize=8)
     return fig
 
 

@@ -175,7 +175,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         logits = self._eval_step(batch, FINAL_PREFIX + STAGES[1 + dataloader_idx], tta=self.hparams.tta)
         if dataloader_idx == 1:
             self.best_test_confusion.update(logits, batch[1])
-            if self.trainer.world_size == 1:  # kept on the device, read once at the end (TensorBoard's mistakes)
+            if self._trainer is None or self.trainer.world_size == 1:  # on the device, read once at the end
                 self._test_probs.append(logits.detach().float().softmax(1))
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:

@@ -22,10 +22,14 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
     best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
     images = {t.split(" ", 1)[0].removeprefix("best/"): (t, events.Images(t)) for t in events.Tags()["images"]}
-    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4", "mistakes", "per",
-                              "reliability"]
-    for name in ("mistakes", "per", "reliability"):  # the final test's mistakes, per-class bars, calibration
-        assert [e.step for e in images[name][1]] == [best] and images[name][1][0].width > 300, name
+    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4", "mistakes"]
+    # The final test's 20 highest-loss images (5 a row of 32x32 tiles, 2-pixel borders, enlarged 3x), their
+    # classes, the per-class table and the calibration error, at the best epoch.
+    assert [e.step for e in images["mistakes"][1]] == [best] and images["mistakes"][1][0].width == 5 * 36 * 3
+    texts = {t: events.Tensors(t) for t in events.Tags()["tensors"] if t.startswith("best/") and "/text_summary" in t}
+    table = texts["best/mistakes (test set)/text_summary"][0].tensor_proto.string_val[0].decode()
+    assert table.count("\n| ") == 20 and [e.step for e in texts["best/per class (test set)/text_summary"]] == [best]
+    assert "expected calibration error: " in texts["best/per class (test set)/text_summary"][0].tensor_proto.string_val[0].decode()
     tag, logged = images["filters/1"]
     assert [e.step for e in logged] == [best]  # the best checkpoint's, at its epoch
     assert tag.startswith("best/filters/1 test image 3 (") and (logged[0].width, logged[0].height) == (32, 32)
