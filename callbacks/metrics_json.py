@@ -7,6 +7,7 @@ gets the best checkpoint's numbers, and the test's confusion matrix goes beside 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,11 @@ class MetricsJSON(pl.Callback):
         cm = getattr(pl_module, "test_confusion", None)
         if cm is not None and self.run_dir is not None:
             run_folder.write_confusion(self.run_dir, cm.tolist(), list(trainer.datamodule.classes), pl_module.hparams.tta)
+        probs = getattr(pl_module, "test_probs", None)
+        if probs is not None and self.run_dir is not None and best:  # the report's mistakes, without a re-score
+            tmp = Path(self.run_dir) / (run_folder.PROBS + ".tmp")
+            torch.save({"tta": pl_module.hparams.tta, "checkpoint": Path(best).name, "probs": probs}, tmp)
+            os.replace(tmp, Path(self.run_dir) / run_folder.PROBS)
 
     def finish(self, best_epoch: int | None, rescored: dict[str, Any]) -> dict[str, Any]:
         """`final`: the best checkpoint's training numbers from its epoch, and its val/test numbers

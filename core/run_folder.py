@@ -29,6 +29,7 @@ FINAL_PREFIX = "best_"
 TIMINGS = ("seconds", "epoch_seconds", "train_seconds")  # per epoch row; not results of a checkpoint
 
 RECORD, CONFUSION, LOCK = "metrics.json", "test_confusion.json", ".lock"
+PROBS = "test_probs.pt"  # the final test's softmax per test image: {"tta", "checkpoint", "probs"}
 CHECKPOINTS, LAST = "checkpoints", "last.ckpt"
 BEST_NAME = "best-epoch{epoch:02d}-val_acc{val/acc:.4f}"  # ModelCheckpoint's filename template
 _BEST_EPOCH = re.compile(r"best-epoch(\d+)-")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import torch
 
 
-def grad_cam(model, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+def grad_cam(model, images: torch.Tensor, classes):
     """Heatmaps in [0, 1], (N, S, S) at the images' size, of uint8 `images` (N, 3, S, S) for one
-    class each (`classes`, (N,)). Zero where the block's output carries no evidence for the class."""
+    class each (`classes`, (N,)); for a tuple of such tensors, a tuple of heatmaps, from one forward
+    pass. Zero where the block's output carries no evidence for the class."""
+    several = isinstance(classes, (tuple, list))
+    sets = list(classes) if several else [classes]
     block = model.feature_block()
     if block is None:
         raise ValueError(f"{model.name} has no conv layer, so no Grad-CAM")
@@ -31,13 +34,18 @@ def grad_cam(model, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor
             x = (images.clone().float() - mean) / std
             logits = model(x)
             maps = seen[-1]  # (N, C, h, w): the block's output, part of the graph that made the logits
-            score = logits.gather(1, classes.clone().view(-1, 1).to(logits.device)).sum()
-            grads, = torch.autograd.grad(score, maps)
+            grads = [torch.autograd.grad(logits.gather(1, c.clone().view(-1, 1).to(logits.device)).sum(), maps,
+                                         retain_graph=j < len(sets) - 1)[0] for j, c in enumerate(sets)]
     finally:
         hook.remove()
         model.train(was_training)
+    cams = tuple(_heatmap(g, maps.detach(), images.shape[-2:]) for g in grads)
+    return cams if several else cams[0]
+
+
+def _heatmap(grads: torch.Tensor, maps: torch.Tensor, size) -> torch.Tensor:
     weights = grads.mean((2, 3), keepdim=True)  # per channel: how much the class score rises with it
-    cam = torch.relu((weights * maps).sum(1, keepdim=True)).detach()
-    cam = torch.nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    cam = torch.relu((weights * maps).sum(1, keepdim=True))
+    cam = torch.nn.functional.interpolate(cam, size=size, mode="bilinear", align_corners=False)[:, 0]
     peak = cam.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
     return (cam / peak).cpu()

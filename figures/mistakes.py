@@ -113,7 +113,7 @@ def mistake_figures(model, images: torch.Tensor, labels: torch.Tensor, probs: to
     cams = None
     if model.feature_block() is not None:
         index = {c: i for i, c in enumerate(classes)}
-        cams = tuple(grad_cam(model, picked, torch.tensor([index[r[k]] for r in rows])) for k in ("pred", "true"))
+        cams = grad_cam(model, picked, tuple(torch.tensor([index[r[k]] for r in rows]) for k in ("pred", "true")))
     facts = {"worst": rows, "per_class": per_class(probs, labels, classes), "calibration": calibration(probs, labels)}
     return {"mistakes": mistakes_figure(picked, rows, name, cams), "per class": per_class_figure(facts["per_class"], name),
             "reliability": reliability_figure(facts["calibration"], name), "facts": facts}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from core.errors import UserError
 from figures.mistakes import mistake_figures, mistakes_figure
 from figures.style import save
@@ -35,8 +37,7 @@ def plot_cam(t: Trained, out: Path, indices: list[int] | None = None, n: int = 2
     rows = [by_index[i] for i in indices] if indices else s.worst(n)
     images = s.images[[r["index"] for r in rows]]
     index = {c: i for i, c in enumerate(s.classes)}
-    cams = tuple(grad_cam(t.model, images, images.new_tensor([index[r[k]] for r in rows]).long())
-                 for k in ("pred", "true"))
+    cams = grad_cam(t.model, images, tuple(torch.tensor([index[r[k]] for r in rows]) for k in ("pred", "true")))
     return save(mistakes_figure(images, rows, t.name, cams), out / f"{t.name}_cam.png")
 
 

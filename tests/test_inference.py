@@ -232,4 +232,26 @@ def test_grad_cam_puts_its_mass_where_the_network_looks():
     cams = grad_cam(model, images, torch.arange(8) % 10)
     left, right = cams[..., :14].sum(), cams[..., 18:].sum()  # the bilinear upsampling blurs the middle
     assert cams.amax() == pytest.approx(1.0) and left > 0 and right == 0
-    assert not torch.allclose(cams, grad_cam(model, images, (torch.arange(8) + 1) % 10))
+    other = (torch.arange(8) + 1) % 10
+    assert not torch.allclose(cams, grad_cam(model, images, other))
+    both = grad_cam(model, images, (torch.arange(8) % 10, other))  # one forward pass, two classes each
+    assert torch.allclose(both[0], cams) and torch.allclose(both[1], grad_cam(model, images, other))
+
+
+def test_the_final_test_saves_its_probabilities_and_the_report_uses_them(tiny_runs, monkeypatch):
+    """The final test's softmax per test image goes beside the record; the mistakes read it instead
+    of scoring the test set again, unless it is another checkpoint's."""
+    from core import run_folder
+    from inference import mistakes, predict, trained
+
+    run = trained.load(tiny_runs / "vgg_bn" / "version_0")
+    saved = torch.load(run.run_dir / run_folder.PROBS, weights_only=True)
+    assert saved["checkpoint"] == run.path.name and saved["tta"] == run.model.hparams.tta
+    fresh = predict.probabilities(run.model, run.datamodule().test_set()[0], tta=run.model.hparams.tta, progress=False)
+    assert torch.allclose(saved["probs"], fresh, atol=1e-6)
+    calls = []
+    real = predict.probabilities
+    monkeypatch.setattr(predict, "probabilities", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert torch.equal(mistakes.score(run).probs, saved["probs"]) and calls == []
+    run.path = run.path.with_name("best-epoch09-val_acc0.9999.ckpt")  # another checkpoint's: scored again
+    assert torch.allclose(mistakes.score(run).probs, fresh) and calls == [1]

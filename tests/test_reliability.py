@@ -255,7 +255,7 @@ def test_runs_started_at_once_into_one_logdir_get_their_own_folders(folder_data,
     procs = [subprocess.Popen([sys.executable, "train.py", *tiny_args(folder_data, tmp_path, "--seed", str(seed),
                                                                       "--epochs", "1")],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for seed in range(3)]
+             for seed in range(2)]  # two at once race for the folder as three do, at two thirds of the cost
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
     seeds = []
@@ -268,7 +268,7 @@ def test_runs_started_at_once_into_one_logdir_get_their_own_folders(folder_data,
         last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
         assert last["datamodule_hyper_parameters"]["seed"] == m["seed"]
         seeds.append(m["seed"])
-    assert sorted(seeds) == [0, 1, 2]
+    assert sorted(seeds) == [0, 1]
 
 
 @pytest.mark.slow
