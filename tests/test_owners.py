@@ -62,8 +62,9 @@ def test_the_report_loads_each_checkpoint_once(tiny_runs, tmp_path, reads):
     checkpoints = {n: k for n, k in loads.items() if n.endswith(".ckpt")}
     assert sorted(checkpoints) == sorted(p.name for p in tiny_runs.glob("*/version_0/checkpoints/best-*.ckpt"))
     assert set(checkpoints.values()) == {1}
-    data = [k for n, k in loads.items() if not n.endswith(".ckpt")]  # the data folder's decoded cache
+    data = [k for n, k in loads.items() if not n.endswith(".ckpt") and n != "test_probs.pt"]  # the decoded cache
     assert data == [len(MODELS)]  # one data module per model, for its filter figures
+    assert loads["test_probs.pt"] == len(MODELS)  # each run's final-test probabilities, for its mistakes, once
 
 
 @pytest.mark.slow
