@@ -1,5 +1,5 @@
 """predict.py's throughput against the final evaluation's own forward passes, over a data set's test
-images, and what train.py's new end-of-run TensorBoard images cost. Goal (#37): predict.py's
+images, and what train.py's new end-of-run TensorBoard entries and the report's figures cost. Goal (#37): predict.py's
 forward passes at 0.9x or more of the final evaluation's.
 
     python benchmarks/predict.py --data-dir ../cifar10-jpeg [--model lenet] [--batch-size 500]
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
 
     from core.devices import resolve_devices
     from datamodules.images import ImageDataModule
+    from callbacks.tensorboard import _mistakes
     from figures.mistakes import mistake_figures
     from inference import images, predict
     from lit_modules import MODELS
@@ -60,6 +61,10 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         probs = predict.probabilities(model, pixels, args.batch_size, args.gpus, tta=model.hparams.tta, progress=False)
         timings["predict.py (Trainer.predict over test)"] = (time.perf_counter() - start, len(kept))
+    model.test_probs = probs  # as the final test leaves them
+    start = time.perf_counter()
+    _mistakes(model, dm)
+    tb_s = time.perf_counter() - start
     start = time.perf_counter()
     mistake_figures(model, pixels, dm.test_set()[1], probs, list(dm.classes), model.name)
     figures_s = time.perf_counter() - start
@@ -75,7 +80,8 @@ def main(argv=None) -> int:
     ratio = rates["predict.py (Trainer.predict over test)"] / rates["final evaluation (trainer.test over val and test)"]
     print(f"| predict.py's throughput / the final evaluation's | {ratio:.2f}x (goal: 0.9x or more) | |")
     print(f"| predict.py reading the files (JPEG decode, resize) | {decode_s:.2f} | {n / decode_s:,.0f} |")
-    print(f"| train.py's end: mistakes with Grad-CAM, per-class, reliability (TensorBoard) | {figures_s:.2f} | |")
+    print(f"| train.py's end: TensorBoard's mistakes tiles, per-class table, calibration error | {tb_s:.2f} | |")
+    print(f"| the report's mistakes with Grad-CAM, per-class bars, reliability diagram (drawn) | {figures_s:.2f} | |")
     return 0
 
 
