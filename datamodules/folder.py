@@ -87,23 +87,30 @@ def to_rgb(im):
     return im.convert("RGB")
 
 
+def read_image(path, size: int | None = None) -> torch.Tensor:
+    """One image file as uint8 (3, H, W) RGB; with `size`, stretched to size x size with the bilinear
+    filter. The data module's decoding, and predict.py's (the same preprocessing, by construction)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = to_rgb(im)
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+        return torch.from_numpy(np.array(im)).permute(2, 0, 1)
+
+
 def _decode(items: list[tuple[str, int]], desc: str, image_size: int | None = None,
             need: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image as uint8 CHW. `image_size`: resize each to that square (stretching, bilinear).
     Else all must share one square size (`need`, when the data set fixes it)."""
-    import numpy as np
-    from PIL import Image
     from tqdm import tqdm
 
     images, labels = [], []
     size = image_size or need
     for path, label in tqdm(items, desc=desc, unit="img", mininterval=1.0, leave=False):
         try:
-            with Image.open(path) as im:
-                im = to_rgb(im)
-                if image_size is not None and im.size != (image_size, image_size):
-                    im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
-                img = torch.from_numpy(np.array(im)).permute(2, 0, 1)
+            img = read_image(path, image_size)
         except Exception:
             _warn(f"skipping {path}: not a readable image")
             continue

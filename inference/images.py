@@ -1,6 +1,6 @@
 """Your own image files -> the uint8 tensors a trained model's data module would have made of them.
 
-Decoding is the data module's (datamodules/folder.py: any mode PIL reads, RGBA and grayscale to RGB,
+Decoding is the data module's own function (datamodules/folder.read_image: any mode PIL reads, RGBA and grayscale to RGB,
 16-bit scaled to 8 bits, not clipped), and so is the resizing: an image that is not the model's
 size is stretched to it with PIL's bilinear filter, as `--dataset folder --image-size N` does to
 training images. A CIFAR-10 model sees 32x32; a photo is shrunk to that whole, not cropped.
@@ -37,21 +37,15 @@ def find_images(paths: Sequence[str | Path]) -> list[Path]:
 def decode(files: Sequence[Path], size: int, warn=None) -> tuple[torch.Tensor, list[Path]]:
     """(N, 3, size, size) uint8 and the files they came from. A file PIL cannot read is named
     (through `warn`) and skipped; none readable is a UserError."""
-    import numpy as np
-    from PIL import Image
     from tqdm import tqdm
 
-    from datamodules.folder import to_rgb
+    from datamodules.folder import read_image
 
     images, kept = [], []
     for path in tqdm(files, desc="read images", unit="img", mininterval=1.0, leave=False, disable=len(files) < 200):
         try:
-            with Image.open(path) as im:
-                im = to_rgb(im)
-                if im.size != (size, size):
-                    im = im.resize((size, size), Image.Resampling.BILINEAR)
-                images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1))
-                kept.append(path)
+            images.append(read_image(path, size))
+            kept.append(path)
         except Exception as e:  # noqa: BLE001 -- any failure to read is the file's, said and skipped
             if warn is not None:
                 warn(f"skipping {path}: not a readable image ({type(e).__name__})")
