@@ -79,6 +79,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def _checkpoint_figures(args: argparse.Namespace, run, out: Path) -> list[Path]:
     """The subcommands that draw from a trained network: confusion, filters, mistakes, cam."""
+    from figures.mistakes import per_class_table
     from report import checkpoint_figures, mistakes
 
     if args.command == "confusion":
@@ -95,7 +96,7 @@ def _checkpoint_figures(args: argparse.Namespace, run, out: Path) -> list[Path]:
     if args.command == "cam":
         return [mistakes.plot_cam(run, out, args.images, args.n)]
     paths, facts = mistakes.plot_mistakes(run, out, args.n)
-    print(mistakes.per_class_table(facts["per_class"]))
+    print(per_class_table(facts["per_class"]))
     print(f"expected calibration error: {100 * facts['calibration']['ece']:.2f}% ({facts['calibration']['bins']} bins)")
     return paths
 

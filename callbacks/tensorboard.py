@@ -149,20 +149,18 @@ def _mistakes(model, dm) -> tuple[dict, dict]:
     if probs is None or len(probs) != len(labels):
         return {}, {}
     from figures.calibration import calibration
-    from figures.mistakes import per_class, tiles, worst
+    from figures.mistakes import per_class, per_class_table, tiles, worst
 
     classes = list(dm.classes)
     rows = worst(probs, labels, classes, 20)
     table = ["| image | true | p(true) | predicted | p(predicted) |", "|---|---|---|---|---|"]
     table += [f"| {i + 1} (test {r['index']}) | {r['true']} | {100 * r['p_true']:.1f}% | {r['pred']} | "
               f"{100 * r['p_pred']:.1f}% |" for i, r in enumerate(rows)]
-    scores = ["| class | precision | recall | F1 |", "|---|---|---|---|"]
-    scores += [f"| {r['class']} | {100 * r['precision']:.1f}% | {100 * r['recall']:.1f}% | {100 * r['f1']:.1f}% |"
-               for r in per_class(probs, labels, classes)]
+    scores = per_class_table(per_class(probs, labels, classes))
     ece = calibration(probs, labels)["ece"]
     return ({"mistakes (test set, highest loss first, 5 a row)": tiles(images[[r["index"] for r in rows]])},
             {"best/mistakes (test set)": "\n".join(table),
-             "best/per class (test set)": "\n".join(scores) + f"\n\nexpected calibration error: {100 * ece:.2f}%"})
+             "best/per class (test set)": scores + f"\n\nexpected calibration error: {100 * ece:.2f}%"})
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:

@@ -101,19 +101,31 @@ def per_class_figure(rows: Sequence[dict], name: str):
     return fig
 
 
+def row_cams(model, images: torch.Tensor, rows: Sequence[dict], classes: Sequence[str]):
+    """Grad-CAM of each row's image for its predicted and its true class: (pred heatmaps, true heatmaps)."""
+    from figures.cam import grad_cam
+
+    index = {c: i for i, c in enumerate(classes)}
+    return grad_cam(model, images, tuple(torch.tensor([index[r[k]] for r in rows]) for k in ("pred", "true")))
+
+
+def per_class_table(rows: Sequence[dict]) -> str:
+    """`per_class`'s rows as a Markdown table (the report's and TensorBoard's)."""
+    lines = ["| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
+    lines += [f"| {r['class']} | {100 * r['precision']:.1f}% | {100 * r['recall']:.1f}% | {100 * r['f1']:.1f}% | "
+              f"{r['images']} |" for r in rows]
+    return "\n".join(lines)
+
+
 def mistake_figures(model, images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str],
                     name: str, n: int = 20) -> dict:
     """{"mistakes", "per class", "reliability"} -> figure, with the numbers behind them under
     "facts" (worst, per_class, calibration). Grad-CAM where the network has a conv block."""
     from figures.calibration import calibration, reliability_figure
-    from figures.cam import grad_cam
 
     rows = worst(probs, labels, classes, n)
     picked = images[[r["index"] for r in rows]]
-    cams = None
-    if model.feature_block() is not None:
-        index = {c: i for i, c in enumerate(classes)}
-        cams = grad_cam(model, picked, tuple(torch.tensor([index[r[k]] for r in rows]) for k in ("pred", "true")))
+    cams = row_cams(model, picked, rows, classes) if model.feature_block() is not None else None
     facts = {"worst": rows, "per_class": per_class(probs, labels, classes), "calibration": calibration(probs, labels)}
     return {"mistakes": mistakes_figure(picked, rows, name, cams), "per class": per_class_figure(facts["per_class"], name),
             "reliability": reliability_figure(facts["calibration"], name), "facts": facts}

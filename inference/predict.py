@@ -1,5 +1,5 @@
-"""A trained model (inference/trained.py) on images from outside its data set: score uint8 images in batches through Lightning's `Trainer.predict` (so on a GPU when asked, with a
-progress bar), preprocessed as the model's training data was (inference/images.py decodes and
+"""A trained model (inference/trained.py) on images from outside its data set: uint8 images scored
+in batches through Lightning's `Trainer.predict` (on a GPU when asked, with a progress bar), preprocessed as the model's training data was (inference/images.py decodes and
 resizes; the model's own `predict_step` normalises with the mean/std it was trained with).
 """
 from __future__ import annotations
@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-from core.errors import UserError
 
 
 def probabilities(model, images: torch.Tensor, batch_size: int = 500, gpus: int | None = 0,
@@ -34,9 +32,8 @@ def probabilities(model, images: torch.Tensor, batch_size: int = 500, gpus: int 
 
 
 def top_k(probs: torch.Tensor, classes: list[str], k: int) -> list[list[tuple[str, float]]]:
-    """Per image, its k most probable classes and their probabilities, most probable first."""
-    if not 1 <= k <= len(classes):
-        raise UserError(f"--topk {k}: the model has {len(classes)} classes; pass 1 to {len(classes)}")
+    """Per image, its k most probable classes and their probabilities, most probable first
+    (1 <= k <= classes: predict.py checks --topk before any image is read)."""
     values, indices = probs.topk(k, dim=1)
     return [[(classes[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from core.errors import UserError
-from figures.mistakes import mistake_figures, mistakes_figure
+from figures.mistakes import mistake_figures, mistakes_figure, row_cams
 from figures.style import save
 from inference import mistakes
 from inference.trained import Trained
@@ -25,8 +23,6 @@ def plot_mistakes(t: Trained, out: Path, n: int = 20) -> tuple[list[Path], dict]
 
 def plot_cam(t: Trained, out: Path, indices: list[int] | None = None, n: int = 20) -> Path:
     """Grad-CAM of test images `indices` (default: the n highest-loss ones) for their predicted and true class."""
-    from figures.cam import grad_cam
-
     if t.model.feature_block() is None:
         raise UserError(f"{t.model.name} has no conv layer, so there is no Grad-CAM to draw")
     s = mistakes.score(t)
@@ -36,14 +32,4 @@ def plot_cam(t: Trained, out: Path, indices: list[int] | None = None, n: int = 2
     by_index = {r["index"]: r for r in s.worst(len(s.labels))}
     rows = [by_index[i] for i in indices] if indices else s.worst(n)
     images = s.images[[r["index"] for r in rows]]
-    index = {c: i for i, c in enumerate(s.classes)}
-    cams = grad_cam(t.model, images, tuple(torch.tensor([index[r[k]] for r in rows]) for k in ("pred", "true")))
-    return save(mistakes_figure(images, rows, t.name, cams), out / f"{t.name}_cam.png")
-
-
-def per_class_table(rows: list[dict]) -> str:
-    """Markdown: one row per class."""
-    lines = ["| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
-    lines += [f"| {r['class']} | {100 * r['precision']:.1f}% | {100 * r['recall']:.1f}% | {100 * r['f1']:.1f}% | "
-              f"{r['images']} |" for r in rows]
-    return "\n".join(lines)
+    return save(mistakes_figure(images, rows, t.name, row_cams(t.model, images, rows, s.classes)), out / f"{t.name}_cam.png")

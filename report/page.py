@@ -136,6 +136,7 @@ class Page:
 
     def mistakes(self, t: Trained, name: str, n: int = 20) -> None:
         """The highest-loss test images (with Grad-CAM), the per-class table and the reliability diagram."""
+        from figures.mistakes import per_class_table
         from report import mistakes
 
         (grid, bars, reliability), facts = mistakes.plot_mistakes(t, self.figures, n)
@@ -145,7 +146,7 @@ class Page:
         self.figure(grid, f"{name}: the {n} test images the best checkpoint is most wrong about (highest loss), with "
                           f"its probability for the true and for the predicted class{cam}.")
         self.add(f"Per-class precision, recall and F1 of {name} on the test set (with the model's TTA):",
-                 mistakes.per_class_table(facts["per_class"]))
+                 per_class_table(facts["per_class"]))
         self.figure(bars, f"{name}: per-class precision, recall and F1 on the test set.")
         self.figure(reliability, f"{name}: reliability diagram, accuracy against confidence in "
                                  f"{facts['calibration']['bins']} equal bins; expected calibration error "

@@ -30,8 +30,8 @@ def trial_spec(trial, storage_url: str, prune: str, report: bool) -> dict[str, A
 def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None,
              env: dict[str, str] | None = None) -> tuple[int, dict | None, Path | None]:
     """`python train.py ARGV --seed SEED` -> (exit code, its metrics.json, its run folder). `spec`:
-    the trial it is a seed of (trial_spec), None for a run of no trial; `env`: added to its environment. Ctrl-C reaches the child too
-    (one process group), and a KeyboardInterrupt here (a signal to this process alone) is passed on as
+    the trial it is a seed of (trial_spec), None for a run of no trial; `env`: added to its
+    environment. Ctrl-C reaches the child too (one process group), and a KeyboardInterrupt here (a signal to this process alone) is passed on as
     SIGTERM; this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
     fd, handoff = tempfile.mkstemp(prefix="run_dir_", suffix=".txt")
     os.close(fd)

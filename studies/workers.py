@@ -12,6 +12,7 @@ signal goes on once every thread has ended.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Callable
 
@@ -61,7 +62,6 @@ def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[i
             t.join()
         for e in errors:
             if not isinstance(e, KeyboardInterrupt):
-                import sys
                 print(f"tune.py: a worker's trial ended with {type(e).__name__}: {e}", file=sys.stderr)
         raise
     finally:
