@@ -26,6 +26,22 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     # The final test's 20 highest-loss images (5 a row of 32x32 tiles, 2-pixel borders, enlarged 3x), their
     # classes, the per-class table and the calibration error, at the best epoch.
     assert [e.step for e in images["mistakes"][1]] == [best] and images["mistakes"][1][0].width == 5 * 36 * 3
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from core import run_folder
+    from figures.mistakes import tiles, worst
+    from inference import trained
+
+    run = trained.load(run_dir)
+    pixels, labels = run.datamodule().test_set()
+    probs = torch.load(run_dir / run_folder.PROBS, weights_only=True)["probs"]
+    wanted = tiles(pixels[[r["index"] for r in worst(probs, labels, run.classes()[0], 20)]])
+    shown = np.array(Image.open(io.BytesIO(images["mistakes"][1][0].encoded_image_string)).convert("RGB"))
+    assert np.array_equal(shown, wanted.permute(1, 2, 0).numpy())  # those images, highest loss first
     texts = {t: events.Tensors(t) for t in events.Tags()["tensors"] if t.startswith("best/") and "/text_summary" in t}
     table = texts["best/mistakes (test set)/text_summary"][0].tensor_proto.string_val[0].decode()
     assert table.count("\n| ") == 20 and [e.step for e in texts["best/per class (test set)/text_summary"]] == [best]

@@ -410,3 +410,21 @@ def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_
     assert live_processes_in_group(proc.pid) == []
     states = sorted(t.state.name for t in store.load(store.default_url(logdir), "lenet-search").trials)
     assert states == (["FAIL", "FAIL"] if how == signal.SIGINT else ["RUNNING", "RUNNING"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is Linux's start method here")
+def test_the_fork_server_holds_torch_and_the_project_when_tune_starts_elsewhere(tmp_path):
+    """What makes a run start fast: its fork server imported torch, Lightning and the project once,
+    also when tune.py is started from another folder (Python 3.11's server imports its preload
+    before it takes the parent's sys.path)."""
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+             "from multiprocessing import forkserver\n"
+             "from studies import launch\n"
+             "launch.warm()\n"
+             "p = launch._context.Process(target=print); p.start(); p.join()  # the server has done its imports\n"
+             "maps = open(f'/proc/{forkserver._forkserver._forkserver_pid}/maps').read()\n"
+             "print('libtorch' in maps, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "False"]  # torch in the server, not in tune.py's own process
