@@ -48,6 +48,19 @@ def _table(rows: list[dict], k: int) -> str:
     return "\n".join(lines)
 
 
+def _writable(path: str) -> None:
+    """--csv can be written: its folder made, the file opened for appending (an existing file keeps
+    what it holds until the table replaces it)."""
+    from pathlib import Path
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        raise UserError(f"--csv {path}: cannot write it ({e.strerror}); pass a path in a writable folder") from None
+
+
 def _write_csv(path: str, rows: list[dict]) -> None:
     import csv
     from pathlib import Path
@@ -74,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.topk > len(classes):
             raise UserError(f"--topk {args.topk}: the model has {len(classes)} classes; pass 1 to {len(classes)}")
         if args.csv:
-            _write_csv(args.csv, [{"file": ""}])  # an unwritable --csv fails before the work, not after
+            _writable(args.csv)  # an unwritable --csv fails before the work, not after
         if note:
             _warn(note)
         pixels, kept = images.decode(files, model.hparams.image_size, warn=_warn)

@@ -255,3 +255,12 @@ def test_the_final_test_saves_its_probabilities_and_the_report_uses_them(tiny_ru
     assert torch.equal(mistakes.score(run).probs, saved["probs"]) and calls == []
     run.path = run.path.with_name("best-epoch09-val_acc0.9999.ckpt")  # another checkpoint's: scored again
     assert torch.allclose(mistakes.score(run).probs, fresh) and calls == [1]
+
+
+def test_a_failed_prediction_leaves_an_existing_csv_as_it_was(tiny_runs, tmp_path):
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    table = tmp_path / "predictions.csv"
+    table.write_text("file,class_1\nyesterday.png,cat\n")
+    assert predict_cli.main([str(tiny_runs / "lenet" / "version_0"), str(tmp_path / "junk.png"), "--csv", str(table),
+                             "--gpus", "0"]) == 2
+    assert table.read_text() == "file,class_1\nyesterday.png,cat\n"
