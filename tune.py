@@ -132,7 +132,7 @@ def _main(argv: list[str]) -> int:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        state = f" ({store.count_line(store.counts(study))})" if study is not None else ""
+        state = f" ({recover.after_stop(study, url)})" if study is not None else ""
         running = "trials are" if args.workers > 1 else "trial is"
         print(f"\nstopped; the running {running} marked failed. The same command continues the study{state}.",
               file=sys.stderr)

@@ -198,10 +198,8 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
     read before each trial and again once the trial has its number: of two commands that asked for
     the last place at once, the later number is failed as surplus (it does not count) and runs
     nothing. Returns the trials run here."""
-    mine: list[int] = []
-
     def guarded(trial):
-        mine.append(trial._trial_id)
+        STARTED.append(trial._trial_id)
         before = sum(t.number < trial.number and t.state.name in TAKEN for t in study.get_trials(deepcopy=False))
         if before >= total:
             trial.set_user_attr("surplus", f"the study already held its {total} trials; nothing was run")
@@ -209,18 +207,13 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
         return objective(trial)
 
     ran = 0
-    try:
-        while (most is None or ran < most) and sum(counts(study).get(s, 0) for s in TAKEN) < total:
-            study.optimize(guarded, n_trials=1, catch=(*catch, Surplus), gc_after_trial=True)
-            ran += 1
-    except KeyboardInterrupt:  # Optuna fails the trial it ran; one it left RUNNING (seen in 2 of ~40 stops of
-        from optuna.trial import TrialState  # two worker threads, cause not found) is failed here
-
-        for tid in mine:
-            if study._storage.get_trial(tid).state == TrialState.RUNNING:
-                study._storage.set_trial_state_values(tid, TrialState.FAIL)
-        raise
+    while (most is None or ran < most) and sum(counts(study).get(s, 0) for s in TAKEN) < total:
+        study.optimize(guarded, n_trials=1, catch=(*catch, Surplus), gc_after_trial=True)
+        ran += 1
     return ran
+
+
+STARTED: list[int] = []  # the trial ids this process's run_trials began (list.append: thread-safe)
 
 
 def count_line(counts: dict[str, int]) -> str:
