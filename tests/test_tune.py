@@ -399,21 +399,26 @@ def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_
         proc = subprocess.Popen(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none",
                                       "--epochs", "1000"), cwd=tmp_path, stdout=out, stderr=errors, start_new_session=True,
                                 env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    deadline = time.time() + 120
-    while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    group = live_processes_in_group(proc.pid)
-    assert len(group) >= 4  # tune.py, its fork server, two runs
-    server = [p for p in group if b"forkserver import main" in Path(f"/proc/{p}/cmdline").read_bytes()
-              and Path(f"/proc/{p}/status").read_text().split("PPid:")[1].split()[0] == str(proc.pid)]
-    assert len(server) == 1 and "libtorch" in Path(f"/proc/{server[0]}/maps").read_text()  # it imported torch once
-    os.kill(proc.pid, how)
-    proc.wait(timeout=120)
-    err = (tmp_path / "err.txt").read_text()
-    assert proc.returncode == (130 if how == signal.SIGINT else -how), err[-2000:]
-    deadline = time.time() + 30
-    while live_processes_in_group(proc.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    assert live_processes_in_group(proc.pid) == []
+    try:
+        deadline = time.time() + 120
+        while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        group = live_processes_in_group(proc.pid)
+        assert len(group) >= 4  # tune.py, its fork server, two runs
+        server = [p for p in group if b"forkserver import main" in Path(f"/proc/{p}/cmdline").read_bytes()
+                  and Path(f"/proc/{p}/status").read_text().split("PPid:")[1].split()[0] == str(proc.pid)]
+        assert len(server) == 1 and "libtorch" in Path(f"/proc/{server[0]}/maps").read_text()  # it imported torch once
+        os.kill(proc.pid, how)
+        proc.wait(timeout=120)
+        err = (tmp_path / "err.txt").read_text()
+        assert proc.returncode == (130 if how == signal.SIGINT else -how), err[-2000:]
+        deadline = time.time() + 30
+        while live_processes_in_group(proc.pid) and time.time() < deadline:
+            time.sleep(0.2)
+    finally:  # a failed assertion leaves nothing training behind for the rest of the suite
+        left = live_processes_in_group(proc.pid)
+        if left:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert left == []  # none of tune.py's processes outlived it (those found are killed above)
     states = sorted(t.state.name for t in store.load(store.default_url(logdir), "lenet-search").trials)
     assert states == (["FAIL", "FAIL"] if how == signal.SIGINT else ["RUNNING", "RUNNING"])
