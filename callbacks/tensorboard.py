@@ -135,32 +135,35 @@ class EpochScalars(pl.Callback):
         figure = None if cm is None else confusion_figure(cm, dm.classes, self.info["model"], pl_module.hparams.tta)
         final = {row_key(k): float(v) for k, v in trainer.callback_metrics.items()
                  if k.startswith(FINAL_PREFIX) and math.isfinite(float(v))}  # the record's `final`, re-scored part
-        wrong, texts = _mistakes(pl_module, dm)
-        log_final(trainer, self.info, final, epoch, {**images, **wrong}, caption, figure, texts)
+        wrong, texts, figures = _mistakes(pl_module, dm)
+        log_final(trainer, self.info, final, epoch, {**images, **wrong}, caption, figure, texts, figures)
 
 
-def _mistakes(model, dm) -> tuple[dict, dict]:
-    """The final test's 20 highest-loss test images as one image, and as text their classes and
-    probabilities, the per-class precision/recall/F1 and the expected calibration error (none under
-    DDP, or when the test did not cover the test set). Tensor tiles and text, no matplotlib: a few
-    milliseconds at every run's end (the report and `visualize.py mistakes` draw the full figures)."""
+def _mistakes(model, dm) -> tuple[dict, dict, dict]:
+    """The final test's 20 highest-loss test images as one image, as text their classes and
+    probabilities, the per-class precision/recall/F1 and the expected calibration error, and as
+    figures the per-class bars and the reliability diagram (none under DDP, or when the test did not
+    cover the test set). The figures are the report's own, drawn once at the run's end like the
+    confusion matrix beside them (a few hundred milliseconds; the mistakes grid is tensor tiles)."""
     probs = getattr(model, "test_probs", None)
     images, labels = dm.test_set()
     if probs is None or len(probs) != len(labels):
-        return {}, {}
-    from figures.calibration import calibration
-    from figures.mistakes import per_class, per_class_table, tiles, worst
+        return {}, {}, {}
+    from figures.calibration import calibration, reliability_figure
+    from figures.mistakes import per_class, per_class_figure, per_class_table, tiles, worst
 
-    classes = list(dm.classes)
+    classes, name = list(dm.classes), model.name
     rows = worst(probs, labels, classes, 20)
     table = ["| image | true | p(true) | predicted | p(predicted) |", "|---|---|---|---|---|"]
     table += [f"| {i + 1} (test {r['index']}) | {r['true']} | {100 * r['p_true']:.1f}% | {r['pred']} | "
               f"{100 * r['p_pred']:.1f}% |" for i, r in enumerate(rows)]
-    scores = per_class_table(per_class(probs, labels, classes))
-    ece = calibration(probs, labels)["ece"]
+    scores, cal = per_class(probs, labels, classes), calibration(probs, labels)
+    figures = {"best/per class (test set)": per_class_figure(scores, name),
+               "best/reliability diagram (test set)": reliability_figure(cal, name)}
     return ({"mistakes (test set, highest loss first, 5 a row)": tiles(images[[r["index"] for r in rows]])},
             {"best/mistakes (test set)": "\n".join(table),
-             "best/per class (test set)": scores + f"\n\nexpected calibration error: {100 * ece:.2f}%"})
+             "best/per class (test set)": per_class_table(scores)
+             + f"\n\nexpected calibration error: {100 * cal['ece']:.2f}%"}, figures)
 
 
 def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
@@ -194,9 +197,11 @@ def hparams_entry(flat: dict[str, Any], step: int, writer) -> None:
 
 
 def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], best_epoch: int,
-              images: dict[str, torch.Tensor], caption: str, confusion=None, texts: dict | None = None) -> None:
+              images: dict[str, torch.Tensor], caption: str, confusion=None, texts: dict | None = None,
+              figures: dict | None = None) -> None:
     """The best checkpoint's numbers (result/*), the HParams entry, the filter images, the confusion
-    matrix and `texts` (tag -> Markdown), at the best epoch. `images`: tag -> (3, H, W) image."""
+    matrix, `texts` (tag -> Markdown) and `figures` (tag -> matplotlib figure), at the best epoch.
+    `images`: tag -> (3, H, W) image."""
     logger = _logger(trainer)
     if logger is None:
         return
@@ -213,6 +218,8 @@ def log_final(trainer: pl.Trainer, info: dict[str, Any], final: dict[str, Any], 
     tb.add_text("best/filters/caption", f"best checkpoint (epoch {best_epoch}): {caption}", best_epoch)
     if confusion is not None:
         tb.add_figure("best/confusion matrix (test set)", confusion, best_epoch)  # its title names the TTA
+    for tag, fig in (figures or {}).items():
+        tb.add_figure(tag, fig, best_epoch)  # closes the figure
     for tag, text in (texts or {}).items():
         tb.add_text(tag, text, best_epoch)
     hparams_entry(flat_hparams(info), best_epoch, tb)

@@ -22,7 +22,8 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0}).Reload()
     best = json.loads((run_dir / "metrics.json").read_text())["final"]["epoch"]
     images = {t.split(" ", 1)[0].removeprefix("best/"): (t, events.Images(t)) for t in events.Tags()["images"]}
-    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4", "mistakes"]
+    assert sorted(images) == ["confusion", "filters/1", "filters/2", "filters/3", "filters/4", "mistakes", "per",
+                              "reliability"]
     # The final test's 20 highest-loss images (5 a row of 32x32 tiles, 2-pixel borders, enlarged 3x), their
     # classes, the per-class table and the calibration error, at the best epoch.
     assert [e.step for e in images["mistakes"][1]] == [best] and images["mistakes"][1][0].width == 5 * 36 * 3
@@ -42,6 +43,17 @@ def test_filter_images_of_the_best_checkpoint_reach_tensorboard_with_captions(fo
     wanted = tiles(pixels[[r["index"] for r in worst(probs, labels, run.classes()[0], 20)]])
     shown = np.array(Image.open(io.BytesIO(images["mistakes"][1][0].encoded_image_string)).convert("RGB"))
     assert np.array_equal(shown, wanted.permute(1, 2, 0).numpy())  # those images, highest loss first
+    # The per-class bars and the reliability diagram at the best epoch: the report's figures of the
+    # saved test probabilities, pixel for pixel.
+    from torch.utils.tensorboard._utils import figure_to_image
+
+    from figures.calibration import calibration, reliability_figure
+    from figures.mistakes import per_class, per_class_figure
+    for key, fig in (("per", per_class_figure(per_class(probs, labels, run.classes()[0]), "lenet")),
+                     ("reliability", reliability_figure(calibration(probs, labels), "lenet"))):
+        tag, logged = images[key]
+        shown = np.array(Image.open(io.BytesIO(logged[0].encoded_image_string)).convert("RGB"))
+        assert [e.step for e in logged] == [best] and np.array_equal(shown, figure_to_image(fig)[:3].transpose(1, 2, 0))
     texts = {t: events.Tensors(t) for t in events.Tags()["tensors"] if t.startswith("best/") and "/text_summary" in t}
     table = texts["best/mistakes (test set)/text_summary"][0].tensor_proto.string_val[0].decode()
     assert table.count("\n| ") == 20 and [e.step for e in texts["best/per class (test set)/text_summary"]] == [best]
