@@ -61,7 +61,6 @@ def shrink() -> None:
     import lit_modules.resnet18 as r18
 
     r9.WIDTHS = (8, 16, 16)
-    r18.UPSAMPLED = 32  # the interpolation kernel stays, at 1/64 of its size
 
     class TinyResNet18(ResNet):  # resnet18's layout at 1/8 of its widths
         def __init__(self):
@@ -123,7 +122,8 @@ def project(name: str, data: Path, count: bool, hand: HandLoop | None = None) ->
             tempfile.TemporaryDirectory() as logdir:
         assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", str(BATCH),
                            "--data-dir", str(data), "--dataset", "folder", "--val-size", "100",
-                           "--logdir", logdir, *(["--weights", "none"] if name == "resnet18" else [])]) == 0
+                           "--logdir", logdir, *(["--weights", "none", "--set", "upsample=32"]
+                                                 if name == "resnet18" else [])]) == 0
     return clock
 
 
@@ -139,7 +139,8 @@ class HandLoop:
 
         cls = MODELS[name]
         groups = recipe.split({**cls.all_defaults(), "batch_size": BATCH, "val_size": 100, "epochs": 1,
-                               **({"weights": "none"} if name == "resnet18" else {})}, cls.all_specs())
+                               **({"weights": "none", "upsample": 32} if name == "resnet18" else {})},
+                              cls.all_specs())
         torch.manual_seed(0)
         self.dm = dm = ImageDataModule(str(data), **groups["data"], dataset="folder")
         dm.setup("fit")

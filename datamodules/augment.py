@@ -51,3 +51,28 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, mode: str = "consta
     # this is 1.5x faster than gathering pixels, and flipping whole padded images beats torch.where.
     windows = padded.unfold(2, h, 1).unfold(3, w, 1).permute(0, 2, 3, 1, 4, 5)
     return windows[pick, dy, dx]
+
+
+def cutout(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Cutout (DeVries & Taylor 2017) for a whole batch: in each image a size x size square, its
+    centre anywhere in the image (so part of it may fall outside), set to 0. On normalised images 0
+    is the data set's mean colour, as in the paper."""
+    n, _, h, w = images.shape
+    dev = images.device
+    top = torch.randint(0, h, (n, 1, 1), device=dev) - size // 2  # the square's corner, from its centre
+    left = torch.randint(0, w, (n, 1, 1), device=dev) - size // 2
+    ys, xs = torch.arange(h, device=dev).view(1, h, 1), torch.arange(w, device=dev).view(1, 1, w)
+    inside = (ys >= top) & (ys < top + size) & (xs >= left) & (xs < left + size)
+    return images.masked_fill(inside[:, None], 0)
+
+
+def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixup: float, cutmix: float):
+    """MixUp and/or CutMix (torchvision's v2 batch transforms; with both, one of the two, chosen per
+    batch): images mixed with the batch's other images, labels as class probabilities. Their draws
+    come from the global RNG, which SeedEachEpoch reseeds each epoch: a resumed run mixes the same."""
+    from torchvision.transforms import v2
+
+    kinds = ([v2.MixUp(alpha=mixup, num_classes=num_classes)] if mixup > 0 else []) \
+        + ([v2.CutMix(alpha=cutmix, num_classes=num_classes)] if cutmix > 0 else [])
+    mix = kinds[0] if len(kinds) == 1 else v2.RandomChoice(kinds)
+    return mix(images, labels)

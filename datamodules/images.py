@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from core import recipe
 from datamodules import sources
-from datamodules.augment import normalize, random_crop_flip, scaled_padding
+from datamodules.augment import cutout, mix_batch, normalize, random_crop_flip, scaled_padding
 from datamodules.sampler import BatchIndexSampler, _Tensors
 
 
@@ -37,6 +37,8 @@ class ImageDataModule(pl.LightningDataModule):
         (zeros, or "reflect") and cuts the image size again; the padding is for 32x32 images and
         scales with the image size. `aug_flip`: "random" (torchvision's RandomHorizontalFlip),
         "alternate" (see BatchIndexSampler) or "none". `augment=False` turns crop and flip off.
+        `cutout`, `mixup`, `cutmix`: the regularising augmentations, on normalised training batches
+        (MixUp and CutMix make the labels class probabilities).
         `on_device`: keep the whole data set on the trainer's device (a GPU holds CIFAR-10's 180 MB of
         uint8 easily): batches are then gathered there and no host-to-device copy is left in the loop.
         `test_every_epoch`: False drops the test set from the per-epoch validation (it is then scored
@@ -179,4 +181,11 @@ class ImageDataModule(pl.LightningDataModule):
             padding = scaled_padding(self.hparams.aug_padding, images.shape[-1])
             images = random_crop_flip(images, padding, self.hparams.aug_pad_mode,
                                       flip=self.hparams.aug_flip == "random")
-        return self.normalize(images), labels
+        images = self.normalize(images)
+        if self.trainer is not None and self.trainer.training:  # the regularisers, off by default
+            hp = self.hparams
+            if hp.cutout:
+                images = cutout(images, max(1, round(hp.cutout * images.shape[-1] / 32)))
+            if hp.mixup or hp.cutmix:
+                images, labels = mix_batch(images, labels, len(self.classes), hp.mixup, hp.cutmix)
+        return images, labels

@@ -28,6 +28,7 @@ from core.recipe import BASE_SPECS, Key
 from core.run_folder import FINAL_PREFIX, STAGES
 from datamodules.augment import normalize
 from datamodules.sources import CIFAR10_INPUTS
+from lit_modules.init import initialise
 from lit_modules.optim import make_optimizer, make_schedule
 from lit_modules.step import OwnStep
 
@@ -89,6 +90,7 @@ class BaseClassifier(OwnStep, pl.LightningModule):
         hp = {k: v for k, v in {**self.all_defaults(), **overrides}.items() if specs[k].owner == "model"}
         self.save_hyperparameters({"model": self.name, **hp, **inputs})
         self.net = self.build_network()
+        initialise(self.initialised(), hp["init"])
         if hp["channels_last"]:
             self.net.to(memory_format=torch.channels_last)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
@@ -117,6 +119,10 @@ class BaseClassifier(OwnStep, pl.LightningModule):
 
     def build_network(self) -> nn.Module:
         raise NotImplementedError
+
+    def initialised(self) -> nn.Module:
+        """What the `init` key re-draws: the whole network; a pretrained one overrides it with what it adds."""
+        return self.net
 
     def feature_block(self) -> tuple[str, nn.Module] | None:
         """(name in the model, module) of the last conv block; None for a network without a conv layer."""

@@ -7,6 +7,8 @@
 torchvision's ResNet18; `fc` replaced by Linear(512, classes); inputs upsampled to 256x256 inside the
 module (x8 for CIFAR's 32x32, nearest as Code Listing 1's `interpolate(x, scale_factor=8)`, or
 `--set upsample_mode=bilinear`; images of 224 or more are left as they are); everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
+Without a GPU, `--set upsample=128 trainable=fc` is some 20x cheaper an epoch
+(results/resnet18_cost.md measures every combination).
 Frozen BatchNorm layers stay in eval mode, keeping their ImageNet statistics: updating running
 stats of layers whose weights cannot adapt would shift every frozen feature. `train_frozen_bn=True`
 lets them update anyway. Inputs arrive normalised with the data set's mean/std and are re-normalised
@@ -25,8 +27,9 @@ from core.recipe import Key
 from lit_modules.base import BaseClassifier
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-TRAINABLE = ("layer4.", "fc.")
 UPSAMPLED = 256
+# `trainable`: the layers that train, from the top; the rest stay frozen at their starting weights.
+DEPTHS = {"fc": ("fc.",), "layer4": ("layer4.", "fc."), "layer3": ("layer3.", "layer4.", "fc."), "all": ("",)}
 
 
 def load_state_dict_file(net: nn.Module, path: Path) -> None:
@@ -77,8 +80,10 @@ def imagenet_resnet18() -> nn.Module:
 
 
 class UpsampledResNet18(nn.Module):
-    def __init__(self, weights: str, num_classes: int, image_size: int, mean, std, mode: str = "nearest"):
-        """`mean`/`std`: the statistics the inputs were normalised with; `mode`: interpolate's."""
+    def __init__(self, weights: str, num_classes: int, image_size: int, mean, std, mode: str = "nearest",
+                 side: int = UPSAMPLED):
+        """`mean`/`std`: the statistics the inputs were normalised with; `mode`: interpolate's; `side`:
+        the square inputs smaller than 224 are upsampled to."""
         super().__init__()
         if weights == "imagenet":
             backbone = imagenet_resnet18()
@@ -88,7 +93,7 @@ class UpsampledResNet18(nn.Module):
                 load_state_dict_file(backbone, Path(weights))
         backbone.fc = nn.Linear(backbone.fc.in_features, num_classes)
         self.backbone = backbone
-        self.side = UPSAMPLED if image_size < 224 else None  # ImageNet's nets see about 224x224
+        self.side = side if image_size < 224 else None  # ImageNet's nets see about 224x224
         self.mode = mode
         # data-normalised -> ImageNet-normalised, as one per-channel affine map.
         scale = torch.tensor(std) / torch.tensor(IMAGENET_STD)
@@ -112,22 +117,33 @@ class ResNet18(BaseClassifier):
     specs = {"weights": Key("model", "start: torchvision's ImageNet weights, random (none), or a "
                             "state-dict file", "imagenet", flag="--weights"),
              "train_frozen_bn": Key("model", "let the frozen layers' BatchNorm statistics update", False),
-             "upsample_mode": Key("model", "how inputs are upsampled to 256x256: nearest (Code Listing 1) or bilinear",
-                                  "nearest", choices=("nearest", "bilinear"))}
+             "upsample_mode": Key("model", "how inputs are upsampled: nearest (Code Listing 1) or bilinear",
+                                  "nearest", choices=("nearest", "bilinear")),
+             # Task 3's two costs on a CPU: the pixels every layer sees, and how deep the backward goes.
+             "upsample": Key("model", "side inputs under 224 are upsampled to (256: the assignment; 224: "
+                             "ImageNet's; smaller is faster and further from what the weights saw)", UPSAMPLED,
+                             low=32, high=512),
+             "trainable": Key("model", "what trains, from the top: fc only, layer4 and fc (the assignment), "
+                              "layer3 and up, or all", "layer4", choices=tuple(DEPTHS))}
     # Checkpoints written before upsample_mode was a key were trained with bilinear upsampling.
     checkpoint_defaults = {"upsample_mode": "bilinear"}
 
     def build_network(self) -> nn.Module:
         hp = self.hparams
-        net = UpsampledResNet18(hp.weights, hp.num_classes, hp.image_size, hp.mean, hp.std, hp.upsample_mode)
+        net = UpsampledResNet18(hp.weights, hp.num_classes, hp.image_size, hp.mean, hp.std, hp.upsample_mode,
+                                hp.upsample)
         for name, p in net.backbone.named_parameters():
-            p.requires_grad = name.startswith(TRAINABLE)
+            p.requires_grad = name.startswith(DEPTHS[hp.trainable])
         return net
+
+    def initialised(self) -> nn.Module:
+        """`init` re-draws the new head only, unless the backbone is random too (--weights none)."""
+        return self.net if self.hparams.weights == "none" else self.net.backbone.fc
 
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and not self.hparams.train_frozen_bn:
             for name, m in self.net.backbone.named_modules():
-                if isinstance(m, nn.BatchNorm2d) and not name.startswith(TRAINABLE):
+                if isinstance(m, nn.BatchNorm2d) and not name.startswith(DEPTHS[self.hparams.trainable]):
                     m.eval()
         return self

@@ -86,7 +86,8 @@ class OwnStep:
             self._seen = 0
         loss_sum, correct = self._sums
         loss_sum.add_(plain * len(y))
-        correct.add_((logits.argmax(1) == y).sum())
+        # MixUp/CutMix labels are class probabilities: a prediction counts as right for the larger share.
+        correct.add_((logits.argmax(1) == (y if y.ndim == 1 else y.argmax(1))).sum())
         self._seen += len(y)
 
     def _log_train_epoch(self) -> None:

@@ -134,19 +134,31 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
     return "\n".join(lines)
 
 
+INIT_WORDS = {"xavier": "Xavier/Glorot uniform", "kaiming": "Kaiming/He normal (fan-out)"}
+
+
 def training_details(m: dict, model) -> str:
     from datamodules.augment import scaled_padding  # imports torch, as the model passed in has
 
     hp = {**model.all_defaults(), **(m.get("hparams") or {}), **model.hparams}  # the recipe the run used
     augment = hp.get("augment", True) and "--no-augment" not in m["command"]  # older runs: the flag only
     flip = {"alternate": " + alternating horizontal flip", "none": ""}.get(hp["aug_flip"], " + random horizontal flip")
+    decay = {"onecycle": "one-cycle (cosine warmup and decay, PyTorch's OneCycleLR)", "cosine": "cosine decay"}
     sched = ("constant learning rate" if not hp.get("schedule") else
-             f"per step: linear warmup from {hp['start_lr_frac']}x to 1x over {hp['warmup']:.0%} of the steps, "
-             f"then linear decay to {hp['end_lr_frac']}x")
+             f"per step: {'linear' if hp['schedule'] != 'onecycle' else 'cosine'} warmup from {hp['start_lr_frac']}x "
+             f"to 1x over {hp['warmup']:.0%} of the steps, then "
+             + (f"linear decay to {hp['end_lr_frac']}x" if hp["schedule"] == "warmup_linear"
+                else f"{decay[hp['schedule']]} to {hp['end_lr_frac']}x"))
     size = model.hparams.image_size
     pad = scaled_padding(hp["aug_padding"], size)
     aug = (f"random crop {size}x{size} after {pad}-pixel {hp['aug_pad_mode']} padding{flip}, "
            f"per batch on the device" if augment else "none")
+    extra = [f"Cutout {hp['cutout']}x{hp['cutout']}" if hp.get("cutout") else "",
+             f"MixUp (alpha {hp['mixup']:g})" if hp.get("mixup") else "",
+             f"CutMix (alpha {hp['cutmix']:g})" if hp.get("cutmix") else ""]
+    if any(extra):
+        aug = ("" if aug == "none" else aug + "; ") + " + ".join(e for e in extra if e) \
+            + (" (one of the two per batch)" if hp.get("mixup") and hp.get("cutmix") else "")
     items = {
         "optimizer": f"{hp['optimizer']} (lr {hp['lr']:g}, weight decay {hp['weight_decay']:g}"
                      + (f", momentum {hp['momentum']}, nesterov {hp['nesterov']}" if hp["optimizer"] == "sgd" else "")
@@ -157,11 +169,17 @@ def training_details(m: dict, model) -> str:
         "augmentation": aug,
         "test-time augmentation": TTA_LEVELS[hp["tta"]][1]
                                   + " (final val/test scoring only)",
-        **({"input upsampling": f"{size}x{size} to 256x256 inside the network, {hp['upsample_mode']} interpolation"
+        **({"input upsampling": f"{size}x{size} to {hp.get('upsample', 256)}x{hp.get('upsample', 256)} inside the "
+                                f"network, {hp['upsample_mode']} interpolation"
             + (" (Code Listing 1's `interpolate(x, scale_factor=8)`)" if hp["upsample_mode"] == "nearest" else "")}
            if hp.get("upsample_mode") and size < 224 else {}),
-        "initialisation": "ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
-                          "PyTorch defaults" + (f"; {model.init_note}" if model.init_note else ""),
+        "initialisation": ("ImageNet weights (torchvision)" if hp.get("weights") == "imagenet" else
+                           "PyTorch defaults" if hp.get("init", "default") == "default" else
+                           f"{INIT_WORDS[hp['init']]} (biases zero)") + (f"; {model.init_note}" if model.init_note else "")
+                          + (f"; new head: {INIT_WORDS[hp['init']]}" if hp.get("weights") == "imagenet"
+                             and hp.get("init", "default") != "default" else ""),
+        **({"trained layers": {"fc": "fc only", "layer4": "layer4 and fc", "layer3": "layer3, layer4 and fc",
+                               "all": "all"}[hp["trainable"]] + "; the rest frozen"} if hp.get("trainable") else {}),
         "data": f"{dataset(m)}, {len(classes(m))} classes, {m['data']['source']}: "
                 f"{m['data']['train']:,} train / {m['data']['val']:,} val / {m['data']['test']:,} test",
         "seed, device, precision": f"{m['seed']}, {m['device']}, {m['precision']}",

@@ -123,7 +123,7 @@ def test_two_epochs_write_curves_checkpoints_and_complete_metrics(folder_data, t
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "alexnet"], "invalid choice: 'alexnet'"),
-    (["--model", "lenet", "--optimizer", "rmsprop"], "must be one of adam, sgd, got rmsprop"),
+    (["--model", "lenet", "--optimizer", "rmsprop"], "must be one of adam, sgd, adamw, got rmsprop"),
     (["--model", "lenet", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
     (["--model", "lenet", "--batch-size", "-3"], "argument --batch-size: must be at least 1, got -3"),
     (["--model", "lenet", "--lr", "0"], "argument --lr: must be greater than 0, got 0"),

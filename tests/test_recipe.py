@@ -23,7 +23,8 @@ def other_value(default, spec):
     if isinstance(default, bool):
         return not default
     if isinstance(default, int):
-        return default + 2 if spec.odd else default + 1
+        step = 2 if spec.odd else 1
+        return default + step if spec.high is None or default + step <= spec.high else default - step
     if isinstance(default, float):
         high = spec.high if spec.high is not None else default + 1.0
         return (max(default, spec.low or 0.0) + high) / 2 if default < high else default / 2
@@ -105,8 +106,8 @@ def test_show_defaults_lists_every_key_by_owner(capsys):
         assert f"\n  {key} " in out
     lines = out.splitlines()
     line = lambda key: next(ln for ln in lines if ln.startswith(f"  {key} "))
-    assert line("optimizer").endswith("optimizer [adam | sgd]")  # the choices; "none" only where allowed
-    assert line("schedule").endswith("or none (constant) [warmup_linear | none]")
+    assert line("optimizer").endswith("decoupled weight decay) [adam | sgd | adamw]")  # the choices; "none" only where allowed
+    assert line("schedule").endswith("or none (constant) [warmup_linear | onecycle | cosine | none]")
     assert line("lr").endswith("peak learning rate")  # no choices to list
     widest = max(len(k) for k, spec in MODELS["vgg_bn"].all_specs().items() if spec.owner == "model")
     assert line("lr") == f"  {'lr':<{widest}}  {'0.2':<14} peak learning rate"  # an owner's keys line up
@@ -170,8 +171,8 @@ def test_seeds_make_one_run_each_and_report_mean_and_spread(folder_data, tmp_pat
     ("kernel_size=4", "--set kernel_size=4: kernel_size must be odd"),
     ("lr=inf", "lr must be finite"), ("weight_decay=-inf", "weight_decay must be finite"),
     ("lr=0", "lr must be greater than 0"),
-    ("schedule=cosine", "schedule must be one of warmup_linear, none"),
-    ("optimizer=rmsprop", "optimizer must be one of adam, sgd"),
+    ("schedule=step", "schedule must be one of warmup_linear, onecycle, cosine, none"),
+    ("optimizer=rmsprop", "optimizer must be one of adam, sgd, adamw"),
     ("lr=abc", "lr takes a number"), ("epochs=1.5", "epochs takes an integer"),
     ("batchnorm=maybe", "batchnorm takes true or false"),
     ("lr=1=2", "--set lr=1=2: lr takes a number"),  # the first '=' splits key from value

@@ -34,7 +34,7 @@ def test_search_words_become_ranges_and_choices_checked_like_set():
     assert (lr.low, lr.high, lr.log, lr.kind) == (0.02, 0.5, True, float)
     assert (bs.low, bs.high, bs.log, bs.kind) == (64, 512, False, int)
     assert opt.choices == ("sgd", "adam") and flip.choices == ("random", "alternate", "none")
-    assert nesterov.choices == (False, True) and sched.choices == ("warmup_linear", None)  # optional: none too
+    assert nesterov.choices == (False, True) and sched.choices == ("warmup_linear", "onecycle", "cosine", None)  # optional: none too
     assert [d.spec() for d in (lr, opt, sched)] == ["lr=0.02:0.5:log", "optimizer=sgd,adam", "schedule=warmup_linear,none"]
     assert space.grid_values(dims("optimizer=sgd,adam", "schedule")) == {"optimizer": ["sgd", "adam"],
                                                                          "schedule": ["warmup_linear", "none"]}
@@ -47,7 +47,7 @@ def test_search_words_become_ranges_and_choices_checked_like_set():
     ("lr=0.5:0.1", "low 0.5 is above high 0.1"),
     ("weight_decay=0:0.01:log", "a log range needs low > 0"),
     ("optimizer=", "an empty list of values"),
-    ("optimizer=sgd,rmsprop", "optimizer must be one of adam, sgd"),
+    ("optimizer=sgd,rmsprop", "optimizer must be one of adam, sgd, adamw"),
     ("lr=-1:1", "lr must be greater than 0"),
     ("lr", "lr is not a choice key; give values"),
     ("lr=1:2:3", "a range is low:high or low:high:log"),
