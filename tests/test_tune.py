@@ -35,9 +35,11 @@ def test_search_words_become_ranges_and_choices_checked_like_set():
     assert (bs.low, bs.high, bs.log, bs.kind) == (64, 512, False, int)
     assert opt.choices == ("sgd", "adam") and flip.choices == ("random", "alternate", "none")
     assert nesterov.choices == (False, True) and sched.choices == ("warmup_linear", "onecycle", "cosine", None)  # optional: none too
-    assert [d.spec() for d in (lr, opt, sched)] == ["lr=0.02:0.5:log", "optimizer=sgd,adam", "schedule=warmup_linear,none"]
+    assert [d.spec() for d in (lr, opt, sched)] == ["lr=0.02:0.5:log", "optimizer=sgd,adam",
+                                                          "schedule=warmup_linear,onecycle,cosine,none"]
     assert space.grid_values(dims("optimizer=sgd,adam", "schedule")) == {"optimizer": ["sgd", "adam"],
-                                                                         "schedule": ["warmup_linear", "none"]}
+                                                                         "schedule": ["warmup_linear", "onecycle",
+                                                                                      "cosine", "none"]}
     assert space.grid_size(dims("optimizer=sgd,adam", "aug_flip")) == 6
 
 
