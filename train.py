@@ -4,6 +4,7 @@
     python train.py --model lenet --gpus 0 --epochs 2 --data-dir ../cifar10-jpeg
     python train.py --model vgg_bn --set weight_decay=0 label_smoothing=0 --seeds 0 1 2
     python train.py --model vgg_bn --show-defaults     # every key --set takes, with what it does
+    python train.py --model vgg_bn --lr-find           # the lr range test: a plot and a suggested --lr
     python train.py --model vgg_bn --dataset cifar100  # the same recipe on CIFAR-100 (downloaded)
     python train.py --model lenet --dataset folder --data-dir my_images --image-size 32
 
@@ -142,6 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             cls = get_model_class(args.model)
             print(recipe.describe(args.model, cls.all_defaults(), cls.all_specs()))
             return 0
+        if args.lr_find:
+            from training import lr_find
+            from training.plan import plan_run
+
+            return lr_find.main(plan_run(argv), args.lr_find_steps)
         if args.seeds:
             return _train_seeds(args, argv)
     except UserError as e:

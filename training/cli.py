@@ -111,9 +111,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="continue a run from its last.ckpt: 'last' (the newest run of --model), a run dir or a .ckpt")
     p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (GPU runs)")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of each stage, no logs: a smoke test")
+    p.add_argument("--lr-find", action="store_true",
+                   help="instead of training: sweep the lr over --lr-find-steps steps, plot loss against lr "
+                        "(<logdir>/lr_find/, TensorBoard) and print the suggested lr and its command")
+    p.add_argument("--lr-find-steps", type=_bounded(int, 20), default=200, metavar="N",
+                   help="steps of the --lr-find sweep (default 200)")
     args = p.parse_args(argv)
     if args.model is None and args.resume in (None, "last"):
         p.error("the following arguments are required: --model")
+    if args.lr_find and (args.seeds or args.resume or args.fast_dev_run):
+        p.error("--lr-find is a sweep before training: give it without --seeds, --resume and --fast-dev-run")
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
         twice = next(s for s in args.seeds if args.seeds.count(s) > 1)
         p.error(f"--seeds gives seed {twice} more than once; the same seed is the same run, give each once")
