@@ -84,7 +84,7 @@ def _verdicts(groups: list[list[dict]], baseline: str | None) -> list[str] | Non
     return cells if any(c and c != "reference" for c in cells) else None
 
 
-def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
+def results_table(runs: Sequence[dict], baseline: str | None = None, key=same_setup) -> str:
     """One row per experiment: runs that differ only in their seed share a row, with the mean ±
     standard deviation of their numbers and n. The numbers are the best checkpoint's (val and test
     re-scored, with TTA if the model uses it), and its epoch where it is not the last; s/epoch is
@@ -93,7 +93,9 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
     "changed" column lists what the run set differently from the model's defaults (--set, flags).
     Where groups have two or more seeds, a last column gives each group's test-accuracy difference
     to its model's reference group (`baseline`: a run folder; default: the group with the fewest
-    changes), with a 95% interval, and says "within seed noise" when the interval holds zero."""
+    changes), with a 95% interval, and says "within seed noise" when the interval holds zero.
+    `key` says which runs are repeats of one experiment (default: the same setup but the seed; the
+    ablation's: the same row, on whatever machines its seeds ran); a row names all its devices."""
     timed = any("train_seconds" in e for m in runs for e in m.get("epochs", []))
     changed = any(m.get("changes") for m in runs)
     other_data = {dataset(m) for m in runs} != {"cifar10"}  # then a column says which data each row is
@@ -102,10 +104,10 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
             "| TTA | device |")
     groups: dict[str, list[dict]] = {}
     for i, m in enumerate(runs):
-        key = same_setup(m)
-        if any(g.get("seed") == m.get("seed") for g in groups.get(key, [])):
-            key += str(i)  # the same seed again is not a repeat over seeds: a row of its own
-        groups.setdefault(key, []).append(m)
+        k = key(m)
+        if any(g.get("seed") == m.get("seed") for g in groups.get(k, [])):
+            k += str(i)  # the same seed again is not a repeat over seeds: a row of its own
+        groups.setdefault(k, []).append(m)
     verdicts = _verdicts(list(groups.values()), baseline)
     if verdicts:
         head += " test acc vs reference (95% CI) |"
@@ -129,7 +131,7 @@ def results_table(runs: Sequence[dict], baseline: str | None = None) -> str:
                      f"| {p['total']:,} ({p['trainable']:,}) | {epochs} | {_cell([g['seconds'] / max(n, 1) for g in group], lambda v: f'{v:.1f}')} | "
                      + (f"{_cell(train_s, lambda v: f'{v:.2f}')} | " if timed else "")
                      + f"{col('train_loss', num)} | {col('train_acc', pct)} | {col('val_loss', num)} "
-                     f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {m['device']} |"
+                     f"| {col('val_acc', pct)} | {col('test_loss', num)} | {col('test_acc', pct)} | {tta} | {', '.join(dict.fromkeys(g['device'] for g in group))} |"
                      + (f" {verdicts[gi]} |" if verdicts else ""))
     return "\n".join(lines)
 

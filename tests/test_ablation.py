@@ -1,0 +1,96 @@
+"""experiments/ablation.py: each (row, seed) runs once, its record survives the run folder, a stopped
+run resumes, and the summary's conclusions follow the intervals."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import train
+from experiments import ablation, ablation_table
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """train.py's runs in this process (seconds instead of a fresh interpreter each); the commands
+    they were given."""
+    calls = []
+
+    def call(cmd, cwd):
+        assert cmd[1] == "train.py" and cwd == ablation.ROOT
+        calls.append(cmd[2:])
+        return train.main(cmd[2:])
+
+    monkeypatch.setattr(ablation.subprocess, "call", call)
+    return calls
+
+
+def test_the_ablation_runs_each_row_and_seed_once_keeps_records_and_resumes(folder_data, tmp_path, in_process, capsys):
+    records, out, logdir = tmp_path / "records", tmp_path / "ablation.md", tmp_path / "logs"
+    argv = ["--data-dir", str(folder_data), "--logdir", str(logdir), "--records", str(records), "--out", str(out),
+            "--rows", "full", "no_schedule", "--seeds", "0", "1", "--gpus", "0", "--epochs", "1", "--val-size", "20"]
+    assert ablation.main(argv) == 0
+    assert [(c[c.index("--logdir") + 1].rsplit("/", 1)[1], c[c.index("--seed") + 1]) for c in in_process] == \
+        [("full", "0"), ("full", "1"), ("no_schedule", "0"), ("no_schedule", "1")]
+    assert all(c[-4:] == ["--epochs", "1", "--val-size", "20"] for c in in_process)  # passed through
+    record = json.loads((records / "no_schedule_seed1.json").read_text())
+    assert record["seed"] == 1 and record["status"] == "finished" and record["changes"]["schedule"] is None
+    table = out.read_text()
+    assert "| vgg_bn | val_size=20, epochs=1 | 2 (seeds 0 1) |" in table
+    assert "| vgg_bn | schedule=None, val_size=20, epochs=1 | 2 (seeds 0 1) |" in table
+    assert "test acc vs reference (95% CI)" in table
+
+    # Again: every record is there, so nothing runs, even with the run folders gone.
+    shutil.rmtree(logdir)
+    in_process.clear()
+    assert ablation.main(argv) == 0 and in_process == []
+
+    # A run stopped after an epoch (its record not written yet) is resumed, not started again.
+    assert ablation.main([*argv[:-4], "--epochs", "2", "--val-size", "20", "--rows", "full", "--seeds", "2"]) == 0
+    run = next((logdir / "full" / "vgg_bn").glob("version_*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    (records / "full_seed2.json").unlink()
+    in_process.clear()
+    assert ablation.main([*argv[:-4], "--epochs", "2", "--val-size", "20", "--rows", "full", "--seeds", "2"]) == 0
+    assert in_process == [["--resume", str(run)]]
+    assert json.loads((records / "full_seed2.json").read_text())["status"] == "finished"
+
+    capsys.readouterr()
+    assert ablation.main(["--list", "--records", str(records), "--rows", "full", "cutout16"]) == 0
+    listed = capsys.readouterr().out
+    assert "full " in listed and "(done)" in listed and "(missing seeds 0 1 2)" in listed and "3 runs missing of 6" in listed
+
+
+def _runs(accs: dict[str, list[float]]) -> list[dict]:
+    return [{"ablation_row": row, "seed": s, "final": {"test_acc": a}} for row, values in accs.items()
+            for s, a in enumerate(values)]
+
+
+def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_with_three_seeds():
+    rows = [("full", "the defaults", []), ("better", "a gain", []), ("best", "a big gain", []),
+            ("worse", "a loss", []), ("same", "no change", []), ("once", "one seed", [])]
+    lines = ablation_table.summary(_runs({"full": [0.80, 0.81, 0.82], "better": [0.83, 0.84, 0.85],
+                                          "best": [0.90, 0.91, 0.92], "worse": [0.50, 0.51, 0.52],
+                                          "same": [0.80, 0.82, 0.81], "once": [0.99]}), rows)
+    text = "\n".join(lines)
+    assert lines[0].startswith("Test accuracy against the defaults' 81.00% (n=3), 4 of 5 suggestions")
+    assert lines[1].startswith("- **Helped most**: a big gain (`best`, +10.00 pts [")
+    assert "- Also better: a gain (`better`, +3.00 pts [" in text
+    assert "- **Hurt most**: a loss (`worse`, -30.00 pts [" in text
+    assert "- **Did not matter** (within seed noise): no change (`same`)." in text
+    assert "- Not measured over 3 seeds yet: `once` (n=1)." in text
+    for row in ("best", "better", "worse", "same", "once"):  # each row in one line only: one verdict
+        assert sum(f"`{row}`" in line for line in lines) == 1, row
+    # Two seeds of the defaults: no conclusions at all.
+    assert ablation_table.summary(_runs({"full": [0.8, 0.81], "best": [0.9, 0.91, 0.92]}), rows[:2])[0].startswith(
+        "No conclusions yet")
+
+
+def test_the_committed_records_are_the_ablation_rows_and_finished_runs():
+    names = {name for name, _, _ in ablation.ROWS}
+    for f in (ablation.ROOT / "results" / "ablation").glob("*.json"):
+        row, seed = f.stem.rsplit("_seed", 1)
+        m = json.loads(f.read_text())
+        assert row in names and m["seed"] == int(seed) and m["status"] == "finished" and m["model"] == "vgg_bn", f
