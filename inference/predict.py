@@ -16,7 +16,9 @@ def probabilities(model, images: torch.Tensor, batch_size: int = 500, gpus: int 
     from torch.utils.data import DataLoader
 
     from core.devices import resolve_devices
+    from training.run import quiet_lightning
 
+    quiet_lightning(device_lines=True)
     devices = resolve_devices(gpus)
     trainer = pl.Trainer(accelerator=devices["accelerator"], devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=progress and len(images) > batch_size, enable_model_summary=False)

@@ -31,9 +31,9 @@ def lr_find(plan, steps: int) -> dict:
 
     from core import run_folder
     from figures.style import save
-    from training.run import Run, _quiet_lightning
+    from training.run import Run, quiet_lightning
 
-    _quiet_lightning()
+    quiet_lightning(device_lines=True)
     pl.seed_everything(plan.seed, workers=True, verbose=False)
     run = Run(plan)
     dm = run.load_data()

@@ -23,13 +23,26 @@ RUN_VERSION = "CIFAR_LIGHTNING_RUN_VERSION"  # the run folder's name, for the ru
 extra_callbacks: list = []
 
 
-class _NoAdverts(logging.Filter):
+class _Drop(logging.Filter):
+    def __init__(self, *phrases: str):
+        super().__init__()
+        self.phrases = phrases
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in record.getMessage()
+        return not any(p in record.getMessage() for p in self.phrases)
 
 
-def _quiet_lightning() -> None:
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdverts())
+_ADVERTS = _Drop("Tip:")
+_DEVICE_LINES = _Drop("GPU available: ", "TPU available: ")  # a run's first lines say its device anyway
+
+
+def quiet_lightning(device_lines: bool = False) -> None:
+    """Lightning's adverts and torch-internal warnings off; `device_lines`: also its "GPU available"
+    lines (for the Trainers that only score: predict, the report's mistakes, the lr finder)."""
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    logger.addFilter(_ADVERTS)  # the same object twice is one filter
+    if device_lines:
+        logger.addFilter(_DEVICE_LINES)
     warnings.filterwarnings("ignore", ".*LeafSpec.*")  # torch-internal deprecation raised via Lightning
     warnings.filterwarnings("ignore", ".*does not have many workers.*")  # batches are in-memory slices
 
@@ -149,7 +162,7 @@ class Run:
         from core.devices import first_process
         from training.describe import run_info
 
-        _quiet_lightning()
+        quiet_lightning()
         plan = self.plan
         pl.seed_everything(plan.seed, workers=True, verbose=False)
         dm = self.load_data()
