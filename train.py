@@ -30,12 +30,14 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
 
     from callbacks.interrupt import sigterm_outside_fit
     from core.errors import NonFiniteLoss, RunInterrupted
+    from training import peers
     from training.stops import after_stop
 
     model = parse_args(argv).model  # for the stop's message until the plan knows (--resume PATH)
     start, run = time.time(), None
     old_sigterm = signal.signal(signal.SIGTERM, sigterm_outside_fit)
     stop = lambda: after_stop(run.plan.model if run else model, run.run_dir if run else None, bool(run and run.new_run))
+    peers.install(stop)  # a lost process of a several-process run: this process's own message first
     try:
         from training.plan import plan_run
         from training.run import Run
