@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import train
-from conftest import offline_args, offline_kwargs
+from conftest import cheap_args, offline_kwargs
 from core.errors import UserError
 from lit_modules import MODELS, get_model_class
 from lit_modules.optim import OPTIMIZERS, make_optimizer
@@ -27,7 +27,7 @@ def test_output_shape(name):
 def test_fast_dev_run_on_cpu(name, folder_data, tmp_path, capsys):
     code = train.main(["--model", name, "--gpus", "0", "--fast-dev-run", "--data-dir", str(folder_data),
                        "--val-size", "20", "--logdir", str(tmp_path / "logs"), "--batch-size", "8",
-                       *offline_args(name)])
+                       *cheap_args(name)])
     assert code == 0
     assert "done in" in capsys.readouterr().out
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").rglob("metrics.json"))

@@ -12,7 +12,7 @@ import torch
 import train
 from callbacks.epoch_checkpoints import EpochCheckpoints
 from callbacks.interrupt import StopOnCtrlC
-from conftest import offline_args
+from conftest import cheap_args, tiny_run
 from core import devices
 from lit_modules import MODELS
 from lit_modules.base import BaseClassifier
@@ -72,16 +72,15 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "lenet"])  # lenet: the test above
-def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, tiny_runs, folder_data, tmp_path,
+def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, cheap_runs, folder_data, tmp_path,
                                                                       monkeypatch):
-    # The same arguments as the tiny_runs fixture's unbroken run: two batches per epoch, stopped after the first.
-    argv = ["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20",
-            "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]
+    # The same arguments as the cheap_runs fixture's unbroken run: two batches per epoch, stopped after the first.
+    argv = [*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(tmp_path), *cheap_args(name)]
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT, at_batch=0)
         assert train.main(argv) == 130
     assert train.main(["--model", name, "--logdir", str(tmp_path), "--resume"]) == 0
-    assert numbers(tmp_path / name / "version_0") == numbers(tiny_runs / name / "version_0")
+    assert numbers(tmp_path / name / "version_0") == numbers(cheap_runs / name / "version_0")
 
 
 AUTO = "epoch_loop.automatic_optimization.optim_progress"
@@ -244,31 +243,6 @@ def test_no_entry_point_runs_code_hidden_in_a_checkpoint(command, tiny_runs, tmp
 def test_resume_last_with_no_runs(tmp_path, capsys):
     assert train.main(["--model", "lenet", "--logdir", str(tmp_path), "--resume"]) == 2
     assert "no run of lenet" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_runs_started_at_once_into_one_logdir_get_their_own_folders(folder_data, tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-    procs = [subprocess.Popen([sys.executable, "train.py", *tiny_args(folder_data, tmp_path, "--seed", str(seed),
-                                                                      "--epochs", "1")],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for seed in range(2)]  # two at once race for the folder as three do, at two thirds of the cost
-    for p in procs:
-        assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
-    seeds = []
-    for run_dir in sorted((tmp_path / "lenet").iterdir()):
-        m = json.loads((run_dir / "metrics.json").read_text())
-        assert m["status"] == "finished" and f"--seed {m['seed']}" in m["command"]
-        assert f"--seed {m['seed']}" in (run_dir / "hparams.yaml").read_text()  # its own command
-        ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-        assert len(ckpts) == 2 and ckpts[0].startswith("best-") and ckpts[1] == "last.ckpt"
-        last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-        assert last["datamodule_hyper_parameters"]["seed"] == m["seed"]
-        seeds.append(m["seed"])
-    assert sorted(seeds) == [0, 1]
 
 
 @pytest.mark.slow

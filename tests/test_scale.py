@@ -103,14 +103,22 @@ def two_process_runs(folder_data, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_ddp_over_two_cpu_processes_logs_what_one_process_measures(two_process_runs, folder_data):
-    """Two runs started at once into one logdir: one folder each, whatever the processes, each with
-    its own record, and each records what one process measures over all the images."""
+    """Two runs started at once into one logdir (four processes racing for the folder): one folder
+    each, each with its own record, command and checkpoints, and each records what one process
+    measures over all the images."""
     assert sorted(p.name for p in (two_process_runs / "lenet").iterdir()) == ["version_0", "version_1"]
     seeds = [json.loads((two_process_runs / "lenet" / v / "metrics.json").read_text())["seed"]
              for v in ("version_0", "version_1")]
     assert sorted(seeds) == [0, 1]
     for version in ("version_0", "version_1"):
-        measures_what_one_process_measures(two_process_runs / "lenet" / version, folder_data, epochs=3)
+        run_dir = two_process_runs / "lenet" / version
+        m = json.loads((run_dir / "metrics.json").read_text())  # each folder is its own run's throughout
+        assert f"--seed {m['seed']}" in m["command"] and f"--seed {m['seed']}" in (run_dir / "hparams.yaml").read_text()
+        ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+        assert len(ckpts) == 2 and ckpts[0].startswith("best-") and ckpts[1] == "last.ckpt"
+        last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        assert last["datamodule_hyper_parameters"]["seed"] == m["seed"]
+        measures_what_one_process_measures(run_dir, folder_data, epochs=3)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import train
-from conftest import offline_args, trainer_callback
+from conftest import cheap_args, tiny_run, trainer_callback
 from core import devices
 from lit_modules import MODELS
 from lit_modules.step import OwnStep
@@ -67,7 +67,7 @@ def reads_per_step(name: str, data, monkeypatch, waits: bool) -> list[int]:
     monkeypatch.setattr(devices, "reading_waits", lambda t: waits)
     with trainer_callback(ReadsPerStep()) as probe, tempfile.TemporaryDirectory() as logdir:
         assert train.main(["--model", name, "--gpus", "0", "--epochs", "1", "--batch-size", "16", "--val-size", "20",
-                           "--data-dir", str(data), "--logdir", logdir, *offline_args(name)]) == 0
+                           "--data-dir", str(data), "--logdir", logdir, *cheap_args(name)]) == 0
     # The first step creates the optimizer's state (and on a GPU tunes cuDNN): steady state after it.
     return [n for n in probe.per_step[1:] if n is not None]
 
@@ -114,7 +114,7 @@ def automatic_step(self, batch, batch_idx: int):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
-def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit(name, tiny_runs, folder_data,
+def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit(name, cheap_runs, folder_data,
                                                                                  tmp_path, monkeypatch):
     own_init = OwnStep.__init__
 
@@ -123,9 +123,9 @@ def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit
         self.automatic_optimization = True
     monkeypatch.setattr(OwnStep, "__init__", automatic)
     monkeypatch.setattr(OwnStep, "training_step", automatic_step)
-    assert train.main(["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20",
-                       "--data-dir", str(folder_data), "--logdir", str(tmp_path), *offline_args(name)]) == 0
+    assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+                       *cheap_args(name)]) == 0
     read = lambda d: json.loads((d / name / "version_0" / "metrics.json").read_text())
-    ours, auto = read(tiny_runs), read(tmp_path)
+    ours, auto = read(cheap_runs), read(tmp_path)
     untimed = lambda m: [{k: v for k, v in e.items() if "seconds" not in k} for e in m["epochs"] + [m["final"]]]
     assert untimed(auto) == untimed(ours)
