@@ -7,7 +7,7 @@
 torchvision's ResNet18; `fc` replaced by Linear(512, classes); inputs upsampled to 256x256 inside the
 module (x8 for CIFAR's 32x32, nearest as Code Listing 1's `interpolate(x, scale_factor=8)`, or
 `--set upsample_mode=bilinear`; images of 224 or more are left as they are); everything frozen except `layer4` and `fc` (8,398,858 of 11,181,642 parameters train).
-Without a GPU, `--set upsample=128 trainable=fc` is some 7x cheaper an epoch, `upsample=64` 11-16x
+Without a GPU, `--set upsample=128 trainable=fc` is some 7x cheaper an epoch, `upsample=64 trainable=fc` 16x
 (results/resnet18_cost.md measures every combination).
 Frozen BatchNorm layers stay in eval mode, keeping their ImageNet statistics: updating running
 stats of layers whose weights cannot adapt would shift every frozen feature. `train_frozen_bn=True`

@@ -60,10 +60,10 @@ def offline_args(name: str) -> list[str]:
     return [arg for k, v in offline_kwargs(name).items() for arg in (f"--{k}", v)]
 
 
-# resnet18's cost is its upsampling (256x256 inputs, 64 times lenet's pixels: a tiny run's 12 s of
-# 20 here). Tests whose claim does not depend on the side (a step's numbers, a resume, a smoke run)
-# upsample to 64; what 256 does is test_resnet18.py's, the report's and the golden runs' (tiny_runs
-# keeps every default).
+# resnet18's cost is its upsampling (256x256 inputs, 64 times lenet's pixels). Tests whose claim does
+# not depend on the side (a step's numbers, a resume, an export, a smoke run) upsample to 64: its
+# resume test went from 19 s to 5.5 s here, its export test from 21 s to 9 s. What 256 does is
+# test_resnet18.py's, the report's and the golden runs' (tiny_runs keeps every default).
 CHEAP = {"resnet18": ["--set", "upsample=64"]}
 
 
