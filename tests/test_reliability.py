@@ -515,3 +515,14 @@ def test_a_copied_run_folder_resumes_exactly_as_the_original(folder_data, tmp_pa
     assert numbers(copy) == numbers(original)
     names = sorted(p.name for p in (copy / "checkpoints").iterdir())
     assert len(names) == 2 and names[0].startswith("best-") and names[1] == "last.ckpt", names
+
+
+def test_runs_that_list_the_folders_at_the_same_moment_still_claim_one_each(tmp_path, monkeypatch):
+    """The race of runs started at once for one logdir, made certain: every run lists the folders before
+    any creates one (the 2-process runs of test_scale.py rarely meet it), and each still gets its own."""
+    from core import run_folder
+
+    monkeypatch.setattr(run_folder, "versions", lambda logdir, model: [])  # what each saw: nothing yet
+    claimed = [run_folder.claim_version(tmp_path, "lenet") for _ in range(3)]
+    assert claimed == ["version_0", "version_1", "version_2"]
+    assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == claimed
