@@ -106,6 +106,11 @@ def _train_main(argv: list[str], env: dict[str, str]) -> None:
     die_with_parent()  # the fork server's death, which follows tune.py's
     os.environ.clear()
     os.environ.update(env)
+    threads = env.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # torch read it once, when the fork server imported it: not this run's
+        import torch
+
+        torch.set_num_threads(int(threads))
     sys.argv = [str(TRAIN), *argv]
     import runpy
 

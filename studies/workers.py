@@ -4,7 +4,10 @@ A thread only waits for its trial's train.py runs (child processes, studies/laun
 are enough, and they share the process's fork server: a worker costs no interpreter and no second
 import of torch. Each thread opens the study for itself (its own storage connection and sampler:
 the sampler keeps per-trial state). Where there are GPUs (and the runs are not told --gpus 0),
-worker i's runs see GPU i mod the count alone (CUDA_VISIBLE_DEVICES).
+worker i's runs see GPU i mod the count alone (CUDA_VISIBLE_DEVICES); on the CPU, each run gets its
+share of the cores (OMP_NUM_THREADS, unless set already), as Lightning does for its DDP processes:
+N runs of torch's default (every core) on the same cores spend their time waiting for each other's
+threads (benchmarks/tune_workers.py).
 
 A signal to tune.py (Ctrl-C, SIGTERM) reaches only the main thread: it stops every run
 (launch.stop_all), each worker's trial is then failed in the study as with one worker, and the
@@ -12,6 +15,7 @@ signal goes on once every thread has ended.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Callable
@@ -19,14 +23,19 @@ from typing import Callable
 from studies import launch
 
 
-def gpu_envs(n: int, gpus_flag: int | None) -> list[dict[str, str]]:
-    """Each worker's environment additions: its GPU where there are GPUs, round robin."""
+def worker_envs(n: int, gpus_flag: int | None) -> list[dict[str, str]]:
+    """Each worker's environment additions: its GPU where there are GPUs, round robin; otherwise,
+    with 2+ workers, its share of the CPU cores as torch's thread count (at least one)."""
     gpus = 0
     if gpus_flag != 0:
         import torch
 
         gpus = torch.cuda.device_count()
-    return [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} if gpus else {} for i in range(n)]
+    if gpus:
+        return [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} for i in range(n)]
+    if n == 1 or "OMP_NUM_THREADS" in os.environ:  # one run has the machine; a user's setting stands
+        return [{} for _ in range(n)]
+    return [{"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))} for _ in range(n)]
 
 
 def shares(n: int, remaining: int) -> list[int]:
@@ -49,7 +58,7 @@ def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[i
             launch.stop_all()
 
     threads = [threading.Thread(target=body, args=(share, env), name=f"worker-{i}", daemon=True)
-               for i, (share, env) in enumerate(zip(shares(n, remaining), gpu_envs(n, gpus_flag)))]
+               for i, (share, env) in enumerate(zip(shares(n, remaining), worker_envs(n, gpus_flag)))]
     for t in threads:
         t.start()
     try:

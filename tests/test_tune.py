@@ -240,9 +240,10 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_continues(folder_da
 
 
 @pytest.mark.slow
-def test_three_workers_share_one_sqlite_study_each_trial_once(folder_data, tmp_path):
+def test_three_workers_share_one_sqlite_study_each_trial_once(folder_data, tmp_path, monkeypatch):
     from studies import store
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     logdir = tmp_path / "logs"
     assert tune.main(_tune(folder_data, logdir, "--trials", "3", "--workers", "3", "--prune", "none")[2:]) == 0
     study = store.load(store.default_url(logdir), "lenet-search")
@@ -251,6 +252,10 @@ def test_three_workers_share_one_sqlite_study_each_trial_once(folder_data, tmp_p
     assert len({t.params["lr"] for t in study.trials}) == 3  # each worker's trial its own draw
     folders = [t.user_attrs["run_dir_seed0"] for t in study.trials]
     assert len(set(folders)) == 3 and sorted(p.name for p in (logdir / "lenet").iterdir()) == [f"version_{i}" for i in range(3)]
+    # On the CPU each run has its third of the cores, not all of them as one run alone would (the runs are
+    # forked from a server that imported torch before any run's environment existed).
+    threads = {json.loads((logdir / f / "metrics.json").read_text())["device"].rsplit(", ", 1)[1] for f in folders}
+    assert threads == {f"{max(1, os.cpu_count() // 3)} threads)"}
 
 
 def test_a_trial_that_train_py_refuses_stops_the_study_at_once(tmp_path):
@@ -290,6 +295,18 @@ def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag
     monkeypatch.setattr(trial, "start_train", Run)
     workers.run_workers(3, 6, gpus_flag, lambda share, env: trial.run_seed(["--model", "lenet"], 0, None, env))
     assert [started[f"worker-{i}"] for i in range(3)] == pinned
+
+
+@pytest.mark.parametrize("workers, preset, threads", [(4, None, "4"), (3, None, "5"), (32, None, "1"), (1, None, None),
+                                                     (4, "16", None)])
+def test_workers_on_the_cpu_share_its_cores_unless_the_thread_count_is_set(workers, preset, threads, monkeypatch):
+    from studies import workers as w
+
+    monkeypatch.setattr(w.os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    if preset:
+        monkeypatch.setenv("OMP_NUM_THREADS", preset)
+    assert [env.get("OMP_NUM_THREADS") for env in w.worker_envs(workers, 0)] == [threads] * workers
 
 
 def test_every_trial_draws_its_own_parameters_whichever_process_and_however_continued(tmp_path):
