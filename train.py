@@ -31,7 +31,7 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
     from callbacks.interrupt import sigterm_outside_fit
     from core.errors import NonFiniteLoss, RunInterrupted
     from training import peers
-    from training.stops import after_stop
+    from training.stops import after_stop, sentence
 
     model = parse_args(argv).model  # for the stop's message until the plan knows (--resume PATH)
     start, run = time.time(), None
@@ -65,13 +65,13 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         line = re.sub(r"^\[[^\]]*\]\s*", "", (str(e).strip().splitlines() or [type(e).__name__])[0])[:160]
         after = stop()
         print(f"train.py: error: a process of this {processes}-process run was lost ({line}). "
-              f"{after[0].upper()}{after[1:]}", file=sys.stderr)
+              f"{sentence(after)}", file=sys.stderr)
         return 1, None
     except OSError as e:  # a full or failing disk, most likely while writing a checkpoint
         where = f" while writing {e.filename}" if e.filename else ""
         after = stop()
         print(f"train.py: error: {e.strerror or e}{where}; free some space or pass another --logdir. "
-              f"{after[0].upper()}{after[1:]}", file=sys.stderr)
+              f"{sentence(after)}", file=sys.stderr)
         return 1, None
     finally:
         signal.signal(signal.SIGTERM, old_sigterm)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
 from conftest import ROOT, live_processes_in_group
 from core import devices
 from datamodules.images import ImageDataModule

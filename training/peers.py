@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Callable
 
+from training.stops import sentence
+
 GRACE_S = 30.0
 POLL_S = 1.0
 
@@ -57,7 +59,7 @@ class Watcher(threading.Thread):
         after = self.after()
         print(f"train.py: error: process {rank + 1} of this {len(self.children) + 1}-process run exited with code "
               f"{code}, and this one did not stop within {self.grace_s:.0f} s (stuck waiting for it); all are stopped"
-              f"{'. ' + after[0].upper() + after[1:] if after else ''}", file=sys.stderr, flush=True)
+              f"{'. ' + sentence(after) if after else ''}", file=sys.stderr, flush=True)
         self._exit(1)
 
 

@@ -26,6 +26,11 @@ def after_stop(model: str | None, run_dir: Path | None, new_run: bool) -> str:
     return "no epoch's checkpoint was saved, so there is nothing to resume; run the same command again"
 
 
+def sentence(text: str) -> str:
+    """after_stop's text as a sentence of its own, after another one: its first letter capitalised."""
+    return text[:1].upper() + text[1:]
+
+
 def _remove_if_empty(folder: Path) -> None:
     try:
         folder.rmdir()  # only succeeds when empty: the <logdir>/<model>/ this run created
