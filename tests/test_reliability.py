@@ -298,6 +298,7 @@ def test_a_failed_checkpoint_write_is_a_one_line_error(folder_data, tmp_path, mo
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train.py: error:" in err and ".ckpt" in err and "--resume" in err
+    assert err.split("--logdir. ", 1)[1][:1].isupper()  # what the stop keeps: a sentence of its own (stops.sentence)
 
 
 @pytest.mark.slow
