@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from filelock import FileLock  # torch's own dependency
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +26,31 @@ from datamodules.sources import CLASSES  # noqa: E402
 from lit_modules import MODELS  # noqa: E402
 
 N_TRAIN, N_TEST = 12, 4  # per class
+
+# pytest.ini runs the suite in pytest-xdist workers, one per core. Each takes its share of the cores, as
+# `tune.py --workers` gives its runs: with torch's default (every core) in each, the workers' threads
+# wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, torch.get_num_threads() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills once per test session, however many xdist workers ask for it
+    (pytest-xdist's documented pattern: a lock in the folder the workers' temporary folders share).
+    Read-only by convention, as every session fixture's."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        path = tmp_path_factory.mktemp(name)
+        build(path)
+        return path
+    shared = tmp_path_factory.getbasetemp().parent
+    path, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            build(path)
+            done.touch()
+    return path
 
 
 @contextlib.contextmanager
@@ -95,7 +124,7 @@ def write_folder_tree(root: Path, n_train: int = N_TRAIN, n_test: int = N_TEST, 
 @pytest.fixture(scope="session")
 def folder_data(tmp_path_factory) -> Path:
     """Read-only by convention: tests that modify a tree make their own with write_folder_tree."""
-    return write_folder_tree(tmp_path_factory.mktemp("cifar_folder"))
+    return built_once(tmp_path_factory, "cifar_folder", write_folder_tree)
 
 
 def fake_torchvision_set(cls, root: Path, monkeypatch, train: dict[str, dict], test: dict[str, dict],
@@ -166,11 +195,11 @@ def tiny_runs(folder_data, tmp_path_factory) -> Path:
     """A logdir with one finished 2-epoch run of every registered model (version_0 each)."""
     import train
 
-    logdir = tmp_path_factory.mktemp("runs")
-    for name in MODELS:
-        assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
-                           *offline_args(name)]) == 0
-    return logdir
+    def build(logdir):
+        for name in MODELS:
+            assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
+                               *offline_args(name)]) == 0
+    return built_once(tmp_path_factory, "runs", build)
 
 
 def tiny_run(name: str) -> list[str]:
@@ -183,14 +212,14 @@ def cheap_runs(tiny_runs, folder_data, tmp_path_factory) -> Path:
     """tiny_runs with cheap_args: the same runs (linked) where those are offline_args, resnet18's anew."""
     import train
 
-    logdir = tmp_path_factory.mktemp("cheap_runs")
-    for name in MODELS:
-        if name not in CHEAP:
-            (logdir / name).symlink_to(tiny_runs / name, target_is_directory=True)
-        else:
-            assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
-                               *cheap_args(name)]) == 0
-    return logdir
+    def build(logdir):
+        for name in MODELS:
+            if name not in CHEAP:
+                (logdir / name).symlink_to(tiny_runs / name, target_is_directory=True)
+            else:
+                assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
+                                   *cheap_args(name)]) == 0
+    return built_once(tmp_path_factory, "cheap_runs", build)
 
 
 @pytest.fixture(scope="session")
@@ -199,11 +228,11 @@ def two_data_sets(folder_data, tmp_path_factory):
     model), lenet and vgg_bn on a 3-class folder, where accuracy is easier."""
     import train
 
-    logdir = tmp_path_factory.mktemp("two_data_sets")
-    three = write_folder_tree(tmp_path_factory.mktemp("three"), classes=("a", "b", "c"))
-    common = ["--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20", "--logdir", str(logdir)]
-    for model, extra in (("lenet", ["--seed", "0"]), ("lenet", ["--seed", "1"]), ("vgg_bn", []),
-                         ("lenet", ["--dataset", "folder", "--data-dir", str(three)]),
-                         ("vgg_bn", ["--dataset", "folder", "--data-dir", str(three)])):
-        assert train.main(["--model", model, "--data-dir", str(folder_data), *common, *extra]) == 0
-    return logdir
+    def build(root):
+        three = write_folder_tree(root / "three", classes=("a", "b", "c"))
+        common = ["--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20", "--logdir", str(root / "logs")]
+        for model, extra in (("lenet", ["--seed", "0"]), ("lenet", ["--seed", "1"]), ("vgg_bn", []),
+                             ("lenet", ["--dataset", "folder", "--data-dir", str(three)]),
+                             ("vgg_bn", ["--dataset", "folder", "--data-dir", str(three)])):
+            assert train.main(["--model", model, "--data-dir", str(folder_data), *common, *extra]) == 0
+    return built_once(tmp_path_factory, "two_data_sets", build) / "logs"

@@ -14,7 +14,7 @@ from torch import nn
 from lit_modules import MODELS
 from lit_modules.vgg_bn import VGGBN
 
-GOLDEN = Path(__file__).parent / "golden" / "tiny_runs_2803c54.json"
+GOLDENS = sorted((Path(__file__).parent / "golden").glob("tiny_runs_2803c54*.json"))
 
 
 def layers(model, kind) -> list[nn.Module]:
@@ -32,16 +32,20 @@ def map_sizes(model, size: int = 32) -> list[int]:
 
 
 def test_the_defaults_repeat_the_runs_from_before_the_keys(tiny_runs):
-    """Every model's tiny run against the numbers commit 2803c54 wrote: to the last bit on the device
-    that wrote them (the record's `device`); elsewhere (another CPU or thread count rounds
-    convolutions differently) to 1e-4."""
-    golden = json.loads(GOLDEN.read_text())
-    for name, want in golden["runs"].items():
+    """Every model's tiny run against the numbers commit 2803c54 wrote, to the last bit, on the kind of
+    CPU and at the thread count that wrote them (the record's `device`: tests/golden has 2 threads, a
+    serial run's on 2 cores, and 1, a pytest-xdist worker's share). Another CPU or thread count rounds
+    convolutions its own way, and these 100-image runs at vgg_bn's and resnet9's learning rates magnify
+    it (at 1 thread instead of 2, resnet9's first-epoch accuracy moves by 30%): nothing to compare to."""
+    goldens = {g["device"]: g for g in (json.loads(p.read_text()) for p in GOLDENS)}
+    device = json.loads((tiny_runs / "lenet" / "version_0" / "metrics.json").read_text())["device"]
+    if device not in goldens:
+        pytest.skip(f"the golden runs are {', '.join(goldens)}'s, this machine is {device}")
+    for name, want in goldens[device]["runs"].items():
         rec = json.loads((tiny_runs / name / "version_0" / "metrics.json").read_text())
-        exact = rec["device"] == golden["device"]
-        got = [{k: e[k] for k in w} for e, w in zip(rec["epochs"], want["epochs"])]
-        assert len(rec["epochs"]) == len(want["epochs"])
-        assert got == want["epochs"] if exact else got == pytest.approx(want["epochs"], rel=1e-4, abs=1e-4), name
+        assert rec["device"] == device
+        assert [{k: e[k] for k in w} for e, w in zip(rec["epochs"], want["epochs"])] == want["epochs"], name
+        assert len(rec["epochs"]) == len(want["epochs"]) and {k: rec["final"][k] for k in want["final"]} == want["final"]
 
 
 def test_vgg_bn_block_keys_build_what_they_say():

@@ -378,7 +378,8 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
     study = store.open_study(url, "lenet-search", "lenet", ["lr=0.001:0.01"], flags=["--epochs", "2"])
     study.add_trial(optuna.trial.create_trial(params={"lr": 50.0}, value=0.99,
                                               distributions={"lr": optuna.distributions.FloatDistribution(0.001, 100)}))
-    assert visualize.main(["study", str(logdir)]) == 0
+    # --out: the default, figures/ in the working folder, is the repository when the suite runs
+    assert visualize.main(["study", str(logdir), "--out", str(tmp_path / "fig")]) == 0
     out = capsys.readouterr().out
     assert "repeat it: (none: this study's database does not hold a trial tune.py wrote: the study's trial sets " \
            "lr=50.0, outside its search space lr=0.001:0.01)" in out and "train.py --model" not in out
