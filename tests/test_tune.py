@@ -381,6 +381,7 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
     # --out: the default, figures/ in the working folder, is the repository when the suite runs
     assert visualize.main(["study", str(logdir), "--out", str(tmp_path / "fig")]) == 0
     out = capsys.readouterr().out
+    assert (tmp_path / "fig" / "lenet-search_history.png").is_file()  # there, not in the repository
     assert "repeat it: (none: this study's database does not hold a trial tune.py wrote: the study's trial sets " \
            "lr=50.0, outside its search space lr=0.001:0.01)" in out and "train.py --model" not in out
     assert tune.main(["--model", "lenet", "--search", "lr=0.001:0.01", "--trials", "1", "--confirm", "1",
