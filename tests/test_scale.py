@@ -120,14 +120,41 @@ def test_ddp_over_two_cpu_processes_logs_what_one_process_measures(two_process_r
         measures_what_one_process_measures(run_dir, folder_data, epochs=3)
 
 
+TELLS_DESTROY = """
+import sys
+sys.path.insert(0, {root!r})
+import torch.distributed as dist
+original = dist.destroy_process_group
+
+
+def told(group=None):  # which process destroyed its whole group (Lightning destroys subgroups of its own)
+    if group is None:
+        with open({log!r}, "a") as f:
+            f.write(f"{{dist.get_rank()}} {{dist.get_backend()}}\\n")
+    return original(group)
+
+
+dist.destroy_process_group = told
+import train
+sys.exit(train.main())
+"""
+
+
 @pytest.mark.slow
 def test_a_torchrun_launch_runs_the_same(folder_data, tmp_path):
-    """torchrun starts every process itself (as srun does on a cluster): the docs' command."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py",
+    """torchrun starts every process itself (as srun does on a cluster): the docs' command, with
+    train.py's main behind a script that logs each destroy_process_group. Every process destroys its
+    gloo group before it exits: an undestroyed one can abort at exit (-6), which failed this test in
+    CI (benchmarks/gloo_exit.py counts how often)."""
+    script, log = tmp_path / "train_logs_destroy.py", tmp_path / "destroyed.txt"
+    script.write_text(TELLS_DESTROY.format(root=str(ROOT), log=str(log)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
            "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "1", "--batch-size", "16",
            "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # A child's own error sits before torchrun's summary: both ends of the output.
+    assert proc.returncode == 0, proc.stderr[:3000] + "\n[...]\n" + proc.stderr[-1500:]
+    assert sorted(log.read_text().splitlines() if log.exists() else []) == ["0 gloo", "1 gloo"]
     assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == ["version_0"]
     measures_what_one_process_measures(tmp_path / "lenet" / "version_0", folder_data)
 

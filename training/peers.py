@@ -15,6 +15,7 @@ saying why and what to do, and exit code 1 like the main process's own message.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -65,7 +66,19 @@ class Watcher(threading.Thread):
 
 def install(after: Callable[[], str] = lambda: "") -> None:
     """Use Watcher instead of Lightning's for the processes Lightning starts from now on; `after()`
-    says what a stop keeps and how to continue (training/stops.py's after_stop)."""
+    says what a stop keeps and how to continue (training/stops.py's after_stop). At this process's
+    exit, its process group (if it has one by then) is destroyed first."""
+    atexit.unregister(destroy_process_group)  # once, however many runs (--seeds) install it
+    atexit.register(destroy_process_group)
     from pytorch_lightning.strategies.launchers import subprocess_script
 
     subprocess_script._launch_process_observer = lambda children: Watcher(children, after).start()
+
+
+def destroy_process_group() -> None:
+    """torch.distributed's destroy_process_group, where this process has a group: its gloo threads
+    end while Python can still run (an undestroyed group aborts the process at exit now and then;
+    benchmarks/gloo_exit.py counts how often)."""
+    dist = sys.modules.get("torch.distributed")  # never imported by a one-process run's exit
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
