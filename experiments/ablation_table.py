@@ -12,6 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 MIN_SEEDS = 3  # what a row needs before the summary draws a conclusion from it
+# "Did not matter" needs more than an interval holding zero: it must also rule out a difference that
+# would matter to a student, here one point either way. A row whose seeds disagree widely (a
+# constant lr 0.2 that diverges on one seed in three) holds zero too, but says nothing.
+MARGIN = 0.01
 
 
 def load(records: Path, rows) -> list[dict]:
@@ -36,7 +40,8 @@ def summary(runs: list[dict], rows) -> list[str]:
     text = lambda name: f"{what[name]} (`{name}`, {verdicts[name].text()})"
     better = sorted((n for n, v in verdicts.items() if v.low > 0), key=lambda n: -verdicts[n].diff)
     worse = sorted((n for n, v in verdicts.items() if v.high < 0), key=lambda n: verdicts[n].diff)
-    noise = [n for n, v in verdicts.items() if v.noise]
+    noise = [n for n, v in verdicts.items() if v.noise and -MARGIN <= v.low and v.high <= MARGIN]
+    unsure = [n for n, v in verdicts.items() if v.noise and n not in noise]
     lines = [f"Test accuracy against the defaults' {100 * statistics.mean(ref):.2f}% (n={len(ref)}), "
              f"{len(verdicts)} of {len(rows) - 1} suggestions measured over {MIN_SEEDS}+ seeds:"]
     lines.append(f"- **Helped most**: {text(better[0])}." if better else
@@ -46,10 +51,22 @@ def summary(runs: list[dict], rows) -> list[str]:
         lines.append(f"- **Hurt most**: {text(worse[0])}; the part of the defaults it takes away or replaces "
                      f"matters most.")
         lines += [f"- Also worse: {', '.join(text(n) for n in worse[1:])}."] if worse[1:] else []
-    lines += [f"- **Did not matter** (within seed noise): {', '.join(f'{what[n]} (`{n}`)' for n in noise)}."] if noise else []
+    lines += [f"- **Did not matter** (within seed noise, and within {100 * MARGIN:.0f} pt either way): "
+              f"{', '.join(f'{what[n]} (`{n}`)' for n in noise)}."] if noise else []
+    lines += [f"- **Undecided** (the interval holds zero, but also changes of more than {100 * MARGIN:.0f} pt; "
+              f"the seeds spread too far for {MIN_SEEDS} to decide): "
+              f"{', '.join(f'{text(n)}; {seeds_against(accs[n], ref)}' for n in unsure)}."] if unsure else []
     todo = [n for n, a in accs.items() if len(a) < MIN_SEEDS]
     lines += [f"- Not measured over {MIN_SEEDS} seeds yet: {', '.join(f'`{n}` (n={len(accs[n])})' for n in todo)}."] if todo else []
     return lines
+
+
+def seeds_against(accs: list[float], ref: list[float]) -> str:
+    """The row's seeds, and where they all sit against the defaults' range when they do."""
+    pct = lambda v: f"{100 * v:.2f}%"
+    where = (f": all below the defaults' lowest ({pct(min(ref))})" if max(accs) < min(ref) else
+             f": all above the defaults' highest ({pct(max(ref))})" if min(accs) > max(ref) else "")
+    return f"seeds {' '.join(pct(a) for a in accs)}{where}"
 
 
 def tta_table(runs: list[dict]) -> str:

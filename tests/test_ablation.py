@@ -71,18 +71,26 @@ def _runs(accs: dict[str, list[float]]) -> list[dict]:
 
 def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_with_three_seeds():
     rows = [("full", "the defaults", []), ("better", "a gain", []), ("best", "a big gain", []),
-            ("worse", "a loss", []), ("same", "no change", []), ("once", "one seed", [])]
-    lines = ablation_table.summary(_runs({"full": [0.80, 0.81, 0.82], "better": [0.83, 0.84, 0.85],
+            ("worse", "a loss", []), ("same", "no change", []), ("once", "one seed", []),
+            ("wild", "seeds that disagree", [])]
+    lines = ablation_table.summary(_runs({"full": [0.807, 0.81, 0.813], "better": [0.83, 0.84, 0.85],
                                           "best": [0.90, 0.91, 0.92], "worse": [0.50, 0.51, 0.52],
-                                          "same": [0.80, 0.82, 0.81], "once": [0.99]}), rows)
+                                          "same": [0.808, 0.812, 0.81], "once": [0.99],
+                                          "wild": [0.85, 0.30, 0.84]}), rows)
     text = "\n".join(lines)
-    assert lines[0].startswith("Test accuracy against the defaults' 81.00% (n=3), 4 of 5 suggestions")
+    assert lines[0].startswith("Test accuracy against the defaults' 81.00% (n=3), 5 of 6 suggestions")
     assert lines[1].startswith("- **Helped most**: a big gain (`best`, +10.00 pts [")
     assert "- Also better: a gain (`better`, +3.00 pts [" in text
     assert "- **Hurt most**: a loss (`worse`, -30.00 pts [" in text
-    assert "- **Did not matter** (within seed noise): no change (`same`)." in text
+    assert "- **Did not matter** (within seed noise, and within 1 pt either way): no change (`same`)." in text
+    # Zero in the interval, but so is a 30-point loss: no verdict either way.
+    assert "- **Undecided** (the interval holds zero, but also changes of more than 1 pt; the seeds spread too " \
+           "far for 3 to decide): seeds that disagree (`wild`, -14.67 pts [" in text
+    assert "; seeds 85.00% 30.00% 84.00%." in text  # some above the defaults' range: nothing said of all
+    low = ablation_table.summary(_runs({"full": [0.80, 0.81, 0.82], "wild": [0.75, 0.30, 0.79]}), rows[:1] + rows[-1:])
+    assert "; seeds 75.00% 30.00% 79.00%: all below the defaults' lowest (80.00%)." in low[-1]
     assert "- Not measured over 3 seeds yet: `once` (n=1)." in text
-    for row in ("best", "better", "worse", "same", "once"):  # each row in one line only: one verdict
+    for row in ("best", "better", "worse", "same", "once", "wild"):  # each row in one line only: one verdict
         assert sum(f"`{row}`" in line for line in lines) == 1, row
     # Two seeds of the defaults: no conclusions at all.
     assert ablation_table.summary(_runs({"full": [0.8, 0.81], "best": [0.9, 0.91, 0.92]}), rows[:2])[0].startswith(
