@@ -89,10 +89,10 @@ def offline_args(name: str) -> list[str]:
     return [arg for k, v in offline_kwargs(name).items() for arg in (f"--{k}", v)]
 
 
-# resnet18's cost is its upsampling (256x256 inputs, 64 times lenet's pixels). Tests whose claim does
-# not depend on the side (a step's numbers, a resume, an export, a smoke run) upsample to 64: its
-# resume test went from 19 s to 5.5 s here, its export test from 21 s to 9 s. What 256 does is
-# test_resnet18.py's, the report's and the golden runs' (tiny_runs keeps every default).
+# resnet18's cost is its upsampling (256x256 inputs, 64 times lenet's pixels). The tests' runs upsample
+# to 64: no claim of theirs depends on the side (a step's numbers, a resume, an export, a report, the
+# golden runs, which tests/golden/write.py made at 64 from the old code), and a tiny run costs 10 s
+# instead of 30 here. What 256 does is test_resnet18.py's.
 CHEAP = {"resnet18": ["--set", "upsample=64"]}
 
 
@@ -192,34 +192,20 @@ def offline(monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_runs(folder_data, tmp_path_factory) -> Path:
-    """A logdir with one finished 2-epoch run of every registered model (version_0 each)."""
+    """A logdir with one finished 2-epoch run of every registered model (version_0 each), with
+    cheap_args: every default but resnet18's side."""
     import train
 
     def build(logdir):
         for name in MODELS:
             assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
-                               *offline_args(name)]) == 0
+                               *cheap_args(name)]) == 0
     return built_once(tmp_path_factory, "runs", build)
 
 
 def tiny_run(name: str) -> list[str]:
     """The tiny runs' flags: two epochs of two batches, 20 validation images."""
     return ["--model", name, "--gpus", "0", "--epochs", "2", "--batch-size", "50", "--val-size", "20"]
-
-
-@pytest.fixture(scope="session")
-def cheap_runs(tiny_runs, folder_data, tmp_path_factory) -> Path:
-    """tiny_runs with cheap_args: the same runs (linked) where those are offline_args, resnet18's anew."""
-    import train
-
-    def build(logdir):
-        for name in MODELS:
-            if name not in CHEAP:
-                (logdir / name).symlink_to(tiny_runs / name, target_is_directory=True)
-            else:
-                assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(logdir),
-                                   *cheap_args(name)]) == 0
-    return built_once(tmp_path_factory, "cheap_runs", build)
 
 
 @pytest.fixture(scope="session")

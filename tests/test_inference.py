@@ -106,14 +106,14 @@ def test_an_old_checkpoint_without_class_names_takes_them_from_its_record_else_s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_exported_files_give_pytorchs_logits_in_their_runtime_for_any_batch(name, cheap_runs, tmp_path, capsys):
+def test_exported_files_give_pytorchs_logits_in_their_runtime_for_any_batch(name, tiny_runs, tmp_path, capsys):
     """ONNX through onnxruntime, TorchScript after a save and load: the model's own logits (its
     normalisation computed outside the file, by the model) for batches of 1, 7 and 64 test images."""
     import onnxruntime as ort
 
     from inference import trained
 
-    run = trained.load(cheap_runs / name / "version_0")
+    run = trained.load(tiny_runs / name / "version_0")
     images = run.datamodule().test_set()[0]
     for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
         out = tmp_path / f"m{suffix}"

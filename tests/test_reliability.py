@@ -72,15 +72,15 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "lenet"])  # lenet: the test above
-def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, cheap_runs, folder_data, tmp_path,
+def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, tiny_runs, folder_data, tmp_path,
                                                                       monkeypatch):
-    # The same arguments as the cheap_runs fixture's unbroken run: two batches per epoch, stopped after the first.
+    # The same arguments as the tiny_runs fixture's unbroken run: two batches per epoch, stopped after the first.
     argv = [*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(tmp_path), *cheap_args(name)]
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT, at_batch=0)
         assert train.main(argv) == 130
     assert train.main(["--model", name, "--logdir", str(tmp_path), "--resume"]) == 0
-    assert numbers(tmp_path / name / "version_0") == numbers(cheap_runs / name / "version_0")
+    assert numbers(tmp_path / name / "version_0") == numbers(tiny_runs / name / "version_0")
 
 
 AUTO = "epoch_loop.automatic_optimization.optim_progress"

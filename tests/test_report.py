@@ -42,12 +42,12 @@ def test_report_follows_the_assignment_with_every_figure_and_no_absolute_path(ti
     assert "not trained (its random initialisation)" in captions["figures/resnet18-version_0_filters_weights.png"]
     assert "Trained without ImageNet weights (`--weights none`)" in report
     assert all("loss" not in alt for alt, path in figures if path.endswith("_acc.png"))
-    assert "| input resized in forward() (no layer) | 3x256x256 |  | 0 |" in report  # resnet18's x8 upsampling
-    assert "| net.backbone.layer4.0.downsample.1 (BatchNorm2d) | 512x8x8 |  | 1,024 |" in report  # no ReLU there
-    assert "| net.backbone.layer4.0.relu (ReLU), after a sum | 512x8x8 | ReLU | 0 |" in report
-    assert "| net.backbone.layer4.1.bn2 (BatchNorm2d) | 512x8x8 |  | 1,024 |" in report  # the add comes first
-    assert "| net.backbone.layer4.1.relu (ReLU), after a sum | 512x8x8 | ReLU | 0 |" in report
-    assert "| net.backbone.conv1 (Conv2d) | 64x128x128 |  | 9,408 (frozen) |" in report
+    assert "| input resized in forward() (no layer) | 3x64x64 |  | 0 |" in report  # resnet18 upsampled (to 64 in the tests)
+    assert "| net.backbone.layer4.0.downsample.1 (BatchNorm2d) | 512x2x2 |  | 1,024 |" in report  # no ReLU there
+    assert "| net.backbone.layer4.0.relu (ReLU), after a sum | 512x2x2 | ReLU | 0 |" in report
+    assert "| net.backbone.layer4.1.bn2 (BatchNorm2d) | 512x2x2 |  | 1,024 |" in report  # the add comes first
+    assert "| net.backbone.layer4.1.relu (ReLU), after a sum | 512x2x2 | ReLU | 0 |" in report
+    assert "| net.backbone.conv1 (Conv2d) | 64x32x32 |  | 9,408 (frozen) |" in report
     assert "| net.0 (Conv2d) | 24x31x31 | GELU | 312 (288 frozen) |" in report  # resnet9's whitening
 
 

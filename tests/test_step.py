@@ -114,7 +114,7 @@ def automatic_step(self, batch, batch_idx: int):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
-def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit(name, cheap_runs, folder_data,
+def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit(name, tiny_runs, folder_data,
                                                                                  tmp_path, monkeypatch):
     own_init = OwnStep.__init__
 
@@ -126,6 +126,6 @@ def test_the_modules_own_step_gives_lightnings_automatic_numbers_to_the_last_bit
     assert train.main([*tiny_run(name), "--data-dir", str(folder_data), "--logdir", str(tmp_path),
                        *cheap_args(name)]) == 0
     read = lambda d: json.loads((d / name / "version_0" / "metrics.json").read_text())
-    ours, auto = read(cheap_runs), read(tmp_path)
+    ours, auto = read(tiny_runs), read(tmp_path)
     untimed = lambda m: [{k: v for k, v in e.items() if "seconds" not in k} for e in m["epochs"] + [m["final"]]]
     assert untimed(auto) == untimed(ours)
