@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,11 +32,13 @@ def main(argv=None) -> int:
 
     import pytorch_lightning as pl
     import torch
+    from torch.utils.tensorboard import SummaryWriter
 
     from core.devices import resolve_devices
     from datamodules.images import ImageDataModule
     from callbacks.tensorboard import _mistakes
     from figures.mistakes import mistake_figures
+    from figures.style import save
     from inference import images, predict
     from lit_modules import MODELS
 
@@ -62,12 +65,23 @@ def main(argv=None) -> int:
         probs = predict.probabilities(model, pixels, args.batch_size, args.gpus, tta=model.hparams.tta, progress=False)
         timings["predict.py (Trainer.predict over test)"] = (time.perf_counter() - start, len(kept))
     model.test_probs = probs  # as the final test leaves them
-    start = time.perf_counter()
-    _mistakes(model, dm)
-    tb_s = time.perf_counter() - start
-    start = time.perf_counter()
-    mistake_figures(model, pixels, dm.test_set()[1], probs, list(dm.classes), model.name)
-    figures_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:  # drawn and written, as the callback and the report do
+        tb = SummaryWriter(tmp)
+        start = time.perf_counter()
+        wrong, texts, figures = _mistakes(model, dm)
+        for tag, image in wrong.items():
+            tb.add_image(tag, image, 0)
+        for tag, text in texts.items():
+            tb.add_text(tag, text, 0)
+        for tag, fig in figures.items():
+            tb.add_figure(tag, fig, 0)
+        tb.flush()
+        tb_s = time.perf_counter() - start
+        start = time.perf_counter()
+        drawn = mistake_figures(model, pixels, dm.test_set()[1], probs, list(dm.classes), model.name)
+        for what in ("mistakes", "per class", "reliability"):
+            save(drawn[what], Path(tmp) / f"{what}.png")
+        figures_s = time.perf_counter() - start
 
     n = len(kept)
     print(f"{n:,} test images of {args.data_dir}, {args.model}, batches of {args.batch_size}, "
@@ -80,8 +94,10 @@ def main(argv=None) -> int:
     ratio = rates["predict.py (Trainer.predict over test)"] / rates["final evaluation (trainer.test over val and test)"]
     print(f"| predict.py's throughput / the final evaluation's | {ratio:.2f}x (goal: 0.9x or more) | |")
     print(f"| predict.py reading the files (JPEG decode, resize) | {decode_s:.2f} | {n / decode_s:,.0f} |")
-    print(f"| train.py's end: TensorBoard's mistakes tiles, per-class table, calibration error | {tb_s:.2f} | |")
-    print(f"| the report's mistakes with Grad-CAM, per-class bars, reliability diagram (drawn) | {figures_s:.2f} | |")
+    print(f"| train.py's end: TensorBoard's mistakes tiles, per-class table and bars, calibration error, "
+          f"reliability diagram (drawn, written) | {tb_s:.2f} | |")
+    print(f"| the report's mistakes with Grad-CAM, per-class bars, reliability diagram (drawn, saved as PNG) "
+          f"| {figures_s:.2f} | |")
     return 0
 
 
