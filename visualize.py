@@ -7,6 +7,7 @@
     python visualize.py mistakes RUN_DIR|CKPT [--n 20]          # highest-loss test images with Grad-CAM,
                                                                 # per-class precision/recall/F1, calibration
     python visualize.py cam RUN_DIR|CKPT [--images I ...]       # Grad-CAM of test images (default: the mistakes)
+    python visualize.py cam RUN_DIR|CKPT --images cat.jpg photos/  # ... or of your own images
     python visualize.py table   RUN_DIR... [--baseline RUN_DIR] # the Markdown results table; with 2+ seeds a group,
                                                                 # its difference to the reference: gain or seed noise
     python visualize.py study   [LOGDIR] [--storage URL] [--study NAME]  # a tune.py study: trials, best, figures
@@ -56,7 +57,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         c.add_argument("--out", default="figures")
         c.add_argument("--n", type=int, default=20, help="how many of the highest-loss test images (default 20)")
         if name == "cam":
-            c.add_argument("--images", type=int, nargs="+", metavar="I", help="test image indices (default: the mistakes)")
+            c.add_argument("--images", nargs="+", metavar="I|PATH",
+                           help="test image indices (default: the mistakes), or image files and folders of one's own "
+                                "(decoded and resized as predict.py does; the first --n of them)")
     st = sub.add_parser("study")
     st.add_argument("logdir", nargs="?", default="lightning_logs", help="its optuna.db is the default storage")
     st.add_argument("--storage", metavar="URL", help="the study's database (a SQLAlchemy URL)")
@@ -94,7 +97,8 @@ def _checkpoint_figures(args: argparse.Namespace, run, out: Path) -> list[Path]:
     if args.n < 1:
         raise UserError(f"--n {args.n}: must be at least 1")
     if args.command == "cam":
-        return [mistakes.plot_cam(run, out, args.images, args.n)]
+        return [mistakes.plot_cam(run, out, args.images, args.n,
+                                  warn=lambda text: print(f"visualize.py: warning: {text}", file=sys.stderr))]
     paths, facts = mistakes.plot_mistakes(run, out, args.n)
     print(per_class_table(facts["per_class"]))
     print(f"expected calibration error: {100 * facts['calibration']['ece']:.2f}% ({facts['calibration']['bins']} bins)")

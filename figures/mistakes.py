@@ -67,10 +67,15 @@ def tiles(images: torch.Tensor, cams=None, per_row: int = 5, scale: int = 3, ban
     return grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
 
 
-def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None, per_row: int = 5):
+def mistake_label(r: dict) -> str:
+    return f"true {r['true']} {100 * r['p_true']:.0f}% / pred {r['pred']} {100 * r['p_pred']:.0f}%"
+
+
+def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None, per_row: int = 5, label=mistake_label,
+                    title: str | None = None):
     """The tiles of `rows` (`worst`) and their uint8 `images` in one picture, each labelled with its
-    true and predicted class and their probabilities; with `cams`, each image is followed by its
-    Grad-CAM for the predicted and the true class."""
+    true and predicted class and their probabilities (or `label(row)`); with `cams`, each image is
+    followed by its Grad-CAM for the predicted and the true class (or the two classes `title` names)."""
     scale, per, band = 3, 3 if cams is not None else 1, 6
     grid = tiles(images, cams, per_row, scale, band)
     tile_w, row_h = (images.shape[-1] + 4) * scale, (images.shape[-1] + 4 + band) * scale
@@ -78,11 +83,10 @@ def mistakes_figure(images, rows: Sequence[dict], name: str, cams=None, per_row:
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     for i, r in enumerate(rows):
         x, y = (i % per_row) * per * tile_w, (i // per_row) * row_h + band * scale
-        ax.text(x + 6, y - 2, f"true {r['true']} {100 * r['p_true']:.0f}% / pred {r['pred']} {100 * r['p_pred']:.0f}%",
-                fontsize=6.5, va="bottom")
+        ax.text(x + 6, y - 2, label(r), fontsize=6.5, va="bottom")
     ax.axis("off")
     how = ("; beside each, Grad-CAM for the predicted, then the true class" if cams is not None else "")
-    ax.set_title(f"{name}: the {len(rows)} test images with the highest loss{how}", fontsize=8)
+    ax.set_title(title or f"{name}: the {len(rows)} test images with the highest loss{how}", fontsize=8)
     return fig
 
 

@@ -238,6 +238,43 @@ def test_grad_cam_puts_its_mass_where_the_network_looks():
     assert torch.allclose(both[0], cams) and torch.allclose(both[1], grad_cam(model, images, other))
 
 
+def test_grad_cam_of_ones_own_files_is_for_predicts_top_two_on_predicts_pixels(tiny_runs, folder_data, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """`visualize.py cam RUN --images FILES`: the heatmaps are asked for the classes predict.py ranks
+    first and second, on the pixels predict.py decodes (a photo of another size stretched the same
+    way); an unreadable file is named and skipped; indices and files together are a one-line error."""
+    import figures.cam
+    import visualize
+    from inference import images as own
+    from inference import trained
+
+    run = str(tiny_runs / "vgg_bn" / "version_0")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(("cat", "ship")):
+        img = Image.open(next((folder_data / "test" / name).iterdir())).convert("RGB")
+        img.resize((96, 64) if i else (32, 32)).save(photos / f"{name}{'.jpg' if i else '.png'}")
+    (photos / "junk.png").write_text("not an image")
+    asked = []
+    real = figures.cam.grad_cam
+    monkeypatch.setattr(figures.cam, "grad_cam", lambda model, x, classes: asked.append((x, classes)) or real(model, x, classes))
+    assert visualize.main(["cam", run, "--images", str(photos), "--out", str(tmp_path / "fig")]) == 0
+    out, err = capsys.readouterr()
+    assert (tmp_path / "fig" / "vgg_bn-version_0_cam_files.png").stat().st_size > 1000
+    assert f"skipping {photos / 'junk.png'}: not a readable image" in err
+    assert predict_cli.main([run, str(photos), "--topk", "2", "--csv", str(tmp_path / "p.csv")]) == 0
+    want = _rows(tmp_path / "p.csv")
+    (pixels, (first, second)), = asked
+    names = trained.load(run).classes()[0]
+    assert [(names[a], names[b]) for a, b in zip(first.tolist(), second.tolist())] == \
+        [(r["class_1"], r["class_2"]) for r in want]
+    assert torch.equal(pixels, own.decode(sorted(p for p in photos.iterdir() if p.name != "junk.png"), 32)[0])
+    capsys.readouterr()
+    assert visualize.main(["cam", run, "--images", "3", str(photos)]) == 2
+    assert capsys.readouterr().err.strip() == (f"visualize.py: error: --images 3 {photos}: give test image indices "
+                                               f"or image files and folders, not both")
+
+
 def test_the_final_test_saves_its_probabilities_and_the_report_uses_them(tiny_runs, monkeypatch):
     """The final test's softmax per test image goes beside the record; the mistakes read it instead
     of scoring the test set again, unless it is another checkpoint's."""
