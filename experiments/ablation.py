@@ -1,7 +1,8 @@
 """Task 2(e) measured: vgg_bn's defaults against each suggestion of the assignment, over seeds.
 
     python experiments/ablation.py --data-dir ../cifar10-jpeg        # every row, seeds 0 1 2
-    python experiments/ablation.py --data-dir ../cifar10-jpeg --rows full cutout --seeds 0 1 2 3
+    python experiments/ablation.py --data-dir ../cifar10-jpeg --rows full cutout16 --seeds 0 1 2 3
+    python experiments/ablation.py --data-dir ../cifar10-jpeg --parallel 2   # two runs at once, a core each
     python experiments/ablation.py --list                            # the rows, and the runs still missing
     python experiments/ablation.py --table-only                      # results/ablation.md from the records
 
@@ -11,9 +12,12 @@ RECORDS/<row>_seed<S>.json (default results/ablation/): the records are the stud
 with a record is never run again, so the same command continues the ablation after Ctrl-C, in
 another session or on another machine, once the records are committed; a run stopped mid-way in
 LOGDIR is resumed from its last checkpoint. Flags it does not know pass through to train.py
-(`--gpus 1`, or `--epochs 1 --val-size 20` for a smoke test). At the end it rewrites OUT
-(default results/ablation.md) from every record: one row per suggestion (its seeds merged: mean ±
-std, n), and the verdict against the defaults (Welch's 95% interval, `studies/verdict.py`).
+(`--gpus 1`, or `--epochs 1 --val-size 20` for a smoke test). `--parallel N` runs N at once as
+`tune.py --workers N` does, one GPU each or each its share of the cores (benchmarks/tune_workers.py:
+two one-thread trials at once on 2 cores, 42 s against 53 s one after the other; short trials, not
+measured on full runs), each run's output in LOGDIR/<row>/seed<S>.log. At the end it rewrites OUT
+(default results/ablation.md) from every record: a row per suggestion (seeds merged: mean ± std,
+n), and the verdict against the defaults (Welch's 95% interval, `studies/verdict.py`).
 
 Why not `tune.py --grid`: a grid runs every combination of its keys; an ablation changes one thing at
 a time (and some rows change two keys together: Adam with its own lr, no BatchNorm with a retuned lr).
@@ -22,9 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,9 +83,14 @@ def parse_args(argv=None):
     p.add_argument("--rows", nargs="+", choices=NAMES, metavar="ROW", help="only these rows (default all; --list names them)")
     p.add_argument("--list", action="store_true", help="print the rows with their commands and missing runs, and exit")
     p.add_argument("--table-only", action="store_true", help="only rewrite --out from the records")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="runs at once (default 1): one GPU each where there are GPUs, else each its share of the cores; "
+                        "their output goes to LOGDIR/<row>/seed<S>.log")
     args, passthrough = p.parse_known_args(argv)
     if not (args.list or args.table_only or args.data_dir):
         p.error("--data-dir is needed to run the ablation (or give --list or --table-only)")
+    if args.parallel < 1:
+        p.error(f"--parallel {args.parallel}: must be at least 1")
     return args, passthrough
 
 
@@ -102,20 +115,90 @@ def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
     return None
 
 
-def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int) -> int:
+def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int, env: dict | None = None,
+            count: str = "") -> int:
+    """The run of (row, seed) to its end, resumed if it stopped, and its record copied. With `env`
+    (--parallel), in that environment, its output into LOGDIR/<row>/seed<S>.log."""
     logdir, records = Path(args.logdir), Path(args.records)
     if finished_run(logdir, row, seed) is None:
         stopped = unfinished_run(logdir, row, seed)
         cmd = ([sys.executable, "train.py", "--resume", str(stopped)] if stopped else
                [sys.executable, "train.py", "--model", MODEL, "--data-dir", args.data_dir, "--logdir", str(logdir / row),
                 "--seed", str(seed), *flags, *passthrough])
-        print(f"=== {row}, seed {seed}: {' '.join(cmd[1:])}", flush=True)
-        rc = subprocess.call(cmd, cwd=ROOT)
+        if env is None:
+            print(f"{count}=== {row}, seed {seed}: {' '.join(cmd[1:])}", flush=True)
+            rc = call(cmd, cwd=ROOT)
+        else:
+            log, start = logdir / row / f"seed{seed}.log", time.time()
+            log.parent.mkdir(parents=True, exist_ok=True)
+            print(f"{count}=== {row}, seed {seed} started ({' '.join(f'{k}={v}' for k, v in env.items())}; output in {log})",
+                  flush=True)
+            with open(log, "a") as out:
+                rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+            print(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
+                  f"{(time.time() - start) / 60:.1f} min", flush=True)
         if rc != 0:
             return rc
+    finished = finished_run(logdir, row, seed)
+    if finished is None:  # exit code 0 without a finished record: say so rather than fail copying nothing
+        print(f"=== {row}, seed {seed}: the run ended, but no finished metrics.json of it is in {logdir / row}",
+              file=sys.stderr)
+        return 1
     records.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(finished_run(logdir, row, seed), record_path(records, row, seed))
+    shutil.copyfile(finished, record_path(records, row, seed))
     return 0
+
+
+def call(cmd: list[str], **popen) -> int:
+    """subprocess.call, but it waits through Ctrl-C: the run got the signal too (one process group) and
+    stops on its own, resumable, where subprocess.call would SIGKILL it. Its exit code says so (130)."""
+    with subprocess.Popen(cmd, **popen) as proc:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                pass
+
+
+def run_missing(args, passthrough: list[str], missing: list) -> int:
+    """The missing runs, --parallel at a time (from threads; one in this thread): each worker takes the
+    next until none is left or one failed or was stopped (the others go to their end, nothing new starts)."""
+    queue, failed, lock, total = list(missing), [], threading.Lock(), len(missing)
+
+    def worker(env: dict | None) -> None:
+        while True:
+            with lock:
+                if not queue or failed:
+                    return
+                row, flags, seed = queue.pop(0)
+                count = f"[{total - len(queue)}/{total}] "
+            rc = run_one(args, passthrough, row, flags, seed, env, count)
+            if rc != 0:
+                with lock:
+                    failed.append((row, seed, rc))
+
+    if args.parallel == 1:
+        worker(None)
+    else:
+        from studies.workers import worker_envs
+
+        gpus = passthrough[passthrough.index("--gpus") + 1] if "--gpus" in passthrough[:-1] else None
+        envs = worker_envs(min(args.parallel, total), int(gpus) if gpus and gpus.isdigit() else None)
+        threads = [threading.Thread(target=worker, args=(env,), daemon=True) for env in envs]
+        # Ctrl-C reaches every run too (one process group): each stops on its own. Here it only stops new
+        # runs from starting, through a handler instead of a KeyboardInterrupt, which could land inside
+        # Thread.start or Thread.join (and there mark a live thread as ended: Python 3.11).
+        previous = signal.signal(signal.SIGINT, lambda *_: queue.clear())
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    for row, seed, rc in failed[:1]:
+        print(f"ablation stopped: {row} seed {seed} exited with {rc}; the same command continues it", file=sys.stderr)
+    return failed[0][2] if failed else 0
 
 
 def main(argv=None) -> int:
@@ -131,13 +214,9 @@ def main(argv=None) -> int:
         print(f"{len(missing)} runs missing of {len(chosen) * len(args.seeds)}")
         return 0
     if not args.table_only:
-        for i, (row, flags, seed) in enumerate(missing):
-            print(f"[{i + 1}/{len(missing)}]", end=" ")
-            rc = run_one(args, passthrough, row, flags, seed)
-            if rc != 0:
-                print(f"ablation stopped: {row} seed {seed} exited with {rc}; the same command continues it",
-                      file=sys.stderr)
-                return rc
+        rc = run_missing(args, passthrough, missing)
+        if rc != 0:
+            return rc
     from experiments.ablation_table import write
 
     write(records, Path(args.out), ROWS, MODEL)

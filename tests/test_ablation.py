@@ -22,7 +22,7 @@ def in_process(monkeypatch):
         calls.append(cmd[2:])
         return train.main(cmd[2:])
 
-    monkeypatch.setattr(ablation.subprocess, "call", call)
+    monkeypatch.setattr(ablation, "call", call)
     return calls
 
 
@@ -103,3 +103,83 @@ def test_the_committed_records_are_the_ablation_rows_and_finished_runs():
         row, seed = f.stem.rsplit("_seed", 1)
         m = json.loads(f.read_text())
         assert row in names and m["seed"] == int(seed) and m["status"] == "finished" and m["model"] == "vgg_bn", f
+
+
+def test_call_waits_through_ctrl_c_for_the_run_to_stop_on_its_own():
+    """Ctrl-C reaches the run too; subprocess.call would SIGKILL it a quarter second later, before it
+    has said how to continue (and mid-write, at worst). ablation.call returns the run's own exit code."""
+    import _thread
+    import sys
+    import threading
+
+    import signal
+
+    # A real SIGINT to this thread, as a terminal's Ctrl-C: it interrupts the wait (interrupt_main would not).
+    threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+    assert ablation.call([sys.executable, "-c", "import time; time.sleep(1.5); raise SystemExit(7)"]) == 7
+
+
+def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
+    """ablation.call as a run of 0.3 s that writes a finished record (a committed one, its seed and
+    changes swapped): each call's row, seed and thread count, and the most runs at once."""
+    import threading
+    import time
+
+    template = json.loads((ablation.ROOT / "results" / "ablation" / "full_seed0.json").read_text())
+    seen, running, lock = {"calls": [], "most": 0}, [0], threading.Lock()
+
+    def call(cmd, cwd, env=None, stdout=None, stderr=None):
+        row, seed = cmd[cmd.index("--logdir") + 1].rsplit("/", 1)[1], int(cmd[cmd.index("--seed") + 1])
+        with lock:
+            running[0] += 1
+            seen["most"] = max(seen["most"], running[0])
+            seen["calls"].append((row, seed, (env or {}).get("OMP_NUM_THREADS")))
+        rc = (fail or {}).get((row, seed), lambda: 0)()
+        time.sleep(0.3)
+        if rc == 0:
+            run = logdir / row / "vgg_bn" / f"version_{seed}"
+            run.mkdir(parents=True)
+            (run / "metrics.json").write_text(json.dumps({**template, "seed": seed}))
+        with lock:
+            running[0] -= 1
+        return rc
+
+    monkeypatch.setattr(ablation, "call", call)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(ablation.os, "cpu_count", lambda: 4)
+    return seen
+
+
+def test_parallel_runs_each_missing_run_once_n_at_once_each_its_share_of_the_cores(tmp_path, monkeypatch, capsys):
+    seen = _fake_runs(monkeypatch, tmp_path / "logs")
+    argv = ["--data-dir", "d", "--logdir", str(tmp_path / "logs"), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "a.md"), "--rows", "full", "adam", "--seeds", "0", "1", "2", "--parallel", "2",
+            "--gpus", "0"]
+    assert ablation.main(argv) == 0
+    assert sorted(seen["calls"]) == [(r, s, "2") for r in ("adam", "full") for s in (0, 1, 2)] and seen["most"] == 2
+    assert sorted(p.name for p in (tmp_path / "records").iterdir()) == sorted(
+        f"{r}_seed{s}.json" for r in ("adam", "full") for s in (0, 1, 2))
+    assert "output in " + str(tmp_path / "logs" / "full" / "seed0.log") in capsys.readouterr().out
+
+
+def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_others(tmp_path, monkeypatch, capsys):
+    """A run that exits non-zero: the one beside it finishes and keeps its record, nothing more starts.
+    Ctrl-C (here: the main thread's KeyboardInterrupt while the run beside it goes on) likewise."""
+    import signal
+    import threading
+    import time
+
+    def ctrl_c():  # the terminal's SIGINT reaches this process (its main thread) and the run, which stops
+        time.sleep(0.1)  # the main thread waiting for the runs by now
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return 130
+
+    for fail, rc in (({("full", 0): lambda: 1}, 1), ({("full", 0): ctrl_c}, 130)):
+        logs, records = tmp_path / f"logs{rc}", tmp_path / f"records{rc}"
+        seen = _fake_runs(monkeypatch, logs, fail)
+        argv = ["--data-dir", "d", "--logdir", str(logs), "--records", str(records), "--out", str(tmp_path / "a.md"),
+                "--rows", "full", "--seeds", "0", "1", "2", "--parallel", "2", "--gpus", "0"]
+        assert ablation.main(argv) == rc
+        assert sorted(seen["calls"]) == [("full", 0, "2"), ("full", 1, "2")], rc  # seed 2 never started
+        assert [p.name for p in records.iterdir()] == ["full_seed1.json"]
+        assert f"ablation stopped: full seed 0 exited with {rc}; the same command continues it" in capsys.readouterr().err
