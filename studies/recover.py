@@ -89,9 +89,11 @@ def _finished(run_dir, number: int) -> dict | None:
 
 def after_stop(study, url: str) -> str:
     """After a stop, once every worker thread has ended: the study's state in words. Optuna fails the
-    trial each thread ran, but with two threads one was seen left RUNNING (3 of ~50 stops; cause not
-    found): any trial this process began that is still RUNNING is failed here, through a connection
-    of its own."""
+    trial each thread ran, but with two threads one was seen left RUNNING (3 of ~50 stops). The likely
+    cause, found 2026-12-06: run_workers waited with Thread.join, which a KeyboardInterrupt leaves
+    believing a live thread ended, so tune.py could exit before a thread failed its trial (waited on
+    events since: studies/workers.py). Kept all the same: any trial this process began that is still
+    RUNNING is failed here, through a connection of its own."""
     from optuna.trial import TrialState
 
     backend = store.storage(url, heartbeat=False)

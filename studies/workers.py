@@ -50,25 +50,30 @@ def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[i
     launch.warm()  # from this, the main thread: the fork server goes with the thread that started it
     errors: list[BaseException] = []
 
-    def body(share: int, env: dict[str, str]) -> None:
+    def body(share: int, env: dict[str, str], done: threading.Event) -> None:
         try:
             work(share, env)
         except BaseException as e:  # noqa: B036 -- a worker's KeyboardInterrupt too: its run was stopped
             errors.append(e)
             launch.stop_all()
+        finally:
+            done.set()
 
-    threads = [threading.Thread(target=body, args=(share, env), name=f"worker-{i}", daemon=True)
-               for i, (share, env) in enumerate(zip(shares(n, remaining), worker_envs(n, gpus_flag)))]
-    for t in threads:
-        t.start()
+    # Waited for on events, not Thread.join: a KeyboardInterrupt inside join(timeout) marks a live thread
+    # as ended (Python 3.11.7: every later join returns at once), so the signal went on while the threads
+    # were still failing their trials, and tune.py could exit with a trial left RUNNING.
+    dones = []
+    for i, (share, env) in enumerate(zip(shares(n, remaining), worker_envs(n, gpus_flag))):
+        dones.append(threading.Event())
+        threading.Thread(target=body, args=(share, env, dones[-1]), name=f"worker-{i}", daemon=True).start()
     try:
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.2)
+        for done in dones:
+            while not done.wait(0.2):
+                pass
     except KeyboardInterrupt:  # the signal: every run stops, each thread fails its trial and ends
         launch.stop_all()
-        for t in threads:
-            t.join()
+        for done in dones:
+            done.wait()
         for e in errors:
             if not isinstance(e, KeyboardInterrupt):
                 print(f"tune.py: a worker's trial ended with {type(e).__name__}: {e}", file=sys.stderr)

@@ -297,6 +297,32 @@ def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag
     assert [started[f"worker-{i}"] for i in range(3)] == pinned
 
 
+def test_a_signal_to_the_workers_goes_on_only_once_every_worker_has_ended(monkeypatch):
+    """Ctrl-C while the workers wait: every run is stopped, and the KeyboardInterrupt leaves run_workers
+    only after each worker has finished failing its trial (here: half a second after the stop).
+    Thread.join would have let it go at once: interrupted, it marks a live thread as ended."""
+    import signal
+    import threading
+    import time
+
+    from studies import launch, workers
+
+    stopped, cleaned = threading.Event(), []
+    monkeypatch.setattr(launch, "warm", lambda: None)
+    monkeypatch.setattr(launch, "stop_all", stopped.set)
+
+    def work(share, env):
+        stopped.wait(10)  # the trial's run, until it is stopped
+        time.sleep(0.5)  # then the trial is failed in the study
+        cleaned.append(threading.current_thread().name)
+        raise KeyboardInterrupt
+
+    threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        workers.run_workers(2, 2, 0, work)
+    assert sorted(cleaned) == ["worker-0", "worker-1"]
+
+
 @pytest.mark.parametrize("workers, preset, threads", [(4, None, "4"), (3, None, "5"), (32, None, "1"), (1, None, None),
                                                      (4, "16", None)])
 def test_workers_on_the_cpu_share_its_cores_unless_the_thread_count_is_set(workers, preset, threads, monkeypatch):
