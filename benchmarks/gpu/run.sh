@@ -6,7 +6,8 @@
 # (random weights: same compute as ImageNet's, no download), resnet9 with --compile, and, given
 # airbench94.py (github.com/KellerJordan/cifar10-airbench, not part of this project), two airbench94
 # runs after its warm-up on the same card and the same decoded images; then one resnet9 epoch at
-# each precision (16-mixed, bf16-mixed, 32). About 7 minutes.
+# each precision (16-mixed, bf16-mixed, 32). About 7 minutes. While the ablation (#39) still misses runs,
+# a lent GPU's first call is benchmarks/gpu/ablation.sh: the figures here are measured already.
 set -u
 TARBALL=$1 OUT=$2 AIRBENCH=${3:-}
 export PYTHONUNBUFFERED=1
