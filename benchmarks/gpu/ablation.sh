@@ -4,6 +4,9 @@
 # of a large GPU idle; the log's minutes per run say how it went), then
 # every record finished here packed into one file to bring back (the device tool returns 8 files):
 #   bash benchmarks/gpu/ablation.sh cifar10-jpeg.tar.gz OUT_DIR [SECONDS=420] [PARALLEL=4] [ablation.py flags...]
+# The device tool sends the repository only: first `mkdir -p gpu_in && cp ../shared/data/cifar10-jpeg.tar.gz gpu_in/
+# && echo /gpu_in/ >> .git/info/exclude`, then run with carry ["gpu_in"], timeout_s 540:
+#   bash benchmarks/gpu/ablation.sh gpu_in/cifar10-jpeg.tar.gz $OUT 420 4
 # Back here: tar xzf OUT_DIR/ablation_records.tgz -C results/ablation, then
 # `python experiments/ablation.py --table-only`, and commit the records. Runs left unfinished at the
 # deadline are lost with the machine; the next call starts them again (records decide what is missing).
