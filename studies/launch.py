@@ -30,6 +30,8 @@ PRELOAD = ["studies.server_init", "training.cli", "lit_modules", "datamodules.im
            "training.stops", "callbacks.tensorboard", "callbacks.metrics_json", "callbacks.filters",
            "callbacks.optuna_trial", "callbacks.progress", "callbacks.epoch_checkpoints", "figures.confusion"]
 _context = None
+server_pid: int | None = None  # set in the fork server (studies/server_init.py): its runs' parent
+PARENT_VAR = "STUDIES_FORK_SERVER_PARENT"  # tune.py's pid, for the fork server to check its own parent
 
 
 class Child(Protocol):
@@ -37,15 +39,19 @@ class Child(Protocol):
     def terminate(self) -> None: ...
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """In the child: SIGTERM when its parent dies (kill -9 included), so no run trains on for nobody;
-    train.py stops at the next batch and keeps its last finished epoch."""
+    train.py stops at the next batch and keeps its last finished epoch. The kernel's signal covers
+    only a death after it is asked for: given the `parent` pid it must have, a parent already gone
+    (this process handed to another) is a SIGTERM at once."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:  # not Linux: the heartbeat still marks the trial failed
-        pass
+        return
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Forked:
@@ -103,7 +109,7 @@ def allow_starts() -> None:
 
 def _train_main(argv: list[str], env: dict[str, str]) -> None:
     """The child's body: what `python train.py ARGV` runs, in this environment."""
-    die_with_parent()  # the fork server's death, which follows tune.py's
+    die_with_parent(server_pid)  # the fork server's death, which follows tune.py's
     os.environ.clear()
     os.environ.update(env)
     threads = env.get("OMP_NUM_THREADS", "")
@@ -131,10 +137,12 @@ def warm() -> None:
         # finds the project only through PYTHONPATH (or when started from the repository's folder).
         old = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join([str(TRAIN.parent), *([old] if old else [])])
+        os.environ[PARENT_VAR] = str(os.getpid())
         try:
             forkserver.ensure_running()
         finally:
             os.environ.pop("PYTHONPATH") if old is None else os.environ.update(PYTHONPATH=old)
+            os.environ.pop(PARENT_VAR)
 
 
 def start_train(argv: list[str], env: dict[str, str]) -> Child:

@@ -297,6 +297,14 @@ def test_each_worker_gets_its_own_gpu_unless_the_runs_are_told_the_cpu(gpus_flag
     assert [started[f"worker-{i}"] for i in range(3)] == pinned
 
 
+@pytest.mark.parametrize("parent, code", [("os.getppid()", 0), ("os.getppid() + 100000", -15)])
+def test_a_run_whose_parent_is_already_gone_stops_at_once(parent, code):
+    """PR_SET_PDEATHSIG covers only a parent dying after the ask: a fork server or run whose parent
+    died first (here: told another pid) is stopped there and then, not left to train for nobody."""
+    script = f"import os, time; from studies import launch; launch.die_with_parent({parent}); time.sleep(0.2)"
+    assert subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=30).returncode == code
+
+
 def test_a_signal_to_the_workers_goes_on_only_once_every_worker_has_ended(monkeypatch):
     """Ctrl-C while the workers wait: every run is stopped, and the KeyboardInterrupt leaves run_workers
     only after each worker has finished failing its trial (here: half a second after the stop).
