@@ -10,7 +10,8 @@ upsampling, which is part of its network), so a runtime needs nothing but the pi
 one forward pass per image.
 
 ONNX goes through torch.onnx's dynamo exporter (`dynamo=True`, the one torch maintains; it needs
-the onnx and onnxscript packages); the TorchScript file is torch.jit.trace's. Each export is checked
+the onnx and onnxscript packages), or on torch 2.4, which has none, its TorchScript-based exporter
+(`dynamic_axes`); the TorchScript file is torch.jit.trace's. Each export is checked
 before it is kept: the file, loaded back by onnxruntime (or torch.jit.load), gives PyTorch's logits
 for batches of 1, 7 and 64 test images within `TOL`.
 """
@@ -48,6 +49,12 @@ class Deployable(nn.Module):
         return self.net((images.float() - self.mean) / self.std)
 
 
+def dynamo_exporter() -> bool:
+    """torch.onnx.export(dynamo=True) exists (torch 2.5 and later; the default from 2.9, where the
+    TorchScript-based exporter is deprecated). Both are checked in onnxruntime the same way."""
+    return "dynamo" in inspect.signature(torch.onnx.export).parameters
+
+
 def export(model, fmt: str, out: Path) -> Path:
     """Writes `out` (through a temporary file: a failed export or check leaves nothing half-written)."""
     wrapper = Deployable(model).eval()
@@ -62,14 +69,14 @@ def export(model, fmt: str, out: Path) -> Path:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes: not the user's to act on
-            if fmt == "onnx":
-                if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
-                    raise UserError(f"ONNX export needs torch 2.5 or later (its dynamo exporter); this is {torch.__version__}: "
-                                    f"pip install -U torch, or export --format torchscript")
+            if fmt == "onnx" and dynamo_exporter():
                 batch = torch.export.Dim("batch", min=1)
                 torch.onnx.export(wrapper, (example,), str(tmp), dynamo=True, input_names=["images"],
                                   output_names=["logits"], dynamic_shapes={"images": {0: batch}},
                                   external_data=False, verbose=False, optimize=True)
+            elif fmt == "onnx":  # torch 2.4, which requirements.txt admits: the TorchScript-based exporter
+                torch.onnx.export(wrapper, (example,), str(tmp), input_names=["images"], output_names=["logits"],
+                                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17)
             else:
                 torch.jit.trace(wrapper, example).save(str(tmp))
         os.replace(tmp, out)

@@ -132,6 +132,29 @@ def test_exported_files_give_pytorchs_logits_in_their_runtime_for_any_batch(name
             assert np.abs(runtime(batch) - want).max() <= 1e-4 * max(1, np.abs(want).max()), (fmt, n)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_on_torch_2_4_onnx_goes_through_the_torchscript_exporter_with_the_same_check(name, tiny_runs, tmp_path,
+                                                                                     monkeypatch, capsys):
+    """requirements.txt admits torch 2.4, whose torch.onnx.export has no dynamo exporter: the older one
+    (still in today's torch) writes the file, with its batch dimension dynamic, and export's own check
+    in onnxruntime (batches of 1, 7 and 64) passes for every model."""
+    import onnxruntime as ort
+
+    from inference import export
+
+    calls = []
+    real = torch.onnx.export
+    monkeypatch.setattr(export, "dynamo_exporter", lambda: False)
+    # torch 2.4's export: no `dynamo` argument, the TorchScript-based exporter (dynamo=False today).
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: calls.append(k.get("dynamo")) or real(*a, **k, dynamo=False))
+    out = tmp_path / "m.onnx"
+    assert export_cli.main([str(tiny_runs / name / "version_0"), "--format", "onnx", "--out", str(out)]) == 0
+    assert calls == [None] and "checked with" in capsys.readouterr().out  # not told dynamo=True
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == "batch" and session.get_inputs()[0].type == "tensor(uint8)"
+
+
 def test_an_export_whose_graph_lacks_the_normalisation_is_refused(tiny_runs, tmp_path, monkeypatch, capsys):
     """The check compares the file with the model's own preprocessing, so a graph without it fails."""
     from inference import export
