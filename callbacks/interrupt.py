@@ -7,6 +7,7 @@ Outside fit (decoding data, the final evaluation) SIGTERM stops at once too: `si
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import pytorch_lightning as pl
@@ -24,9 +25,10 @@ def sigterm_outside_fit(signum, frame) -> None:
 
 
 class StopOnCtrlC(pl.Callback):
+    """In the Trainer's callbacks, and `with it.armed(): trainer.fit(...)`."""
+
     def __init__(self):
         self.signalled = False
-        self._old_handler = None
 
     def _on_sigint(self, signum, frame) -> None:
         if self.signalled:
@@ -34,23 +36,31 @@ class StopOnCtrlC(pl.Callback):
         self.signalled = True
         print("\nCtrl-C: stopping after this batch (press it again to stop at once) ...", flush=True)
 
+    @contextlib.contextmanager
+    def armed(self):
+        """Ctrl-C stops after the batch while the block (trainer.fit) runs; whatever handled SIGINT
+        before is back after it, however fit ends. Not from fit's own hooks: Lightning registers its
+        signal handlers after on_fit_start and at its teardown puts back the ones it found there, ours
+        included, after on_exception had restored the old one, so every failed fit left ours behind
+        (a first Ctrl-C swallowed outside any fit, in --seeds' next run or a caller of train.main)."""
+        old = signal.signal(signal.SIGINT, self._on_sigint)
+        self.signalled = False
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, old)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         global _fitting
-        _fitting, self.signalled = True, False
-        self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        _fitting = True
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._restore_handler()
-
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self._restore_handler()
-
-    def _restore_handler(self) -> None:
         global _fitting
         _fitting = False
-        if self._old_handler is not None:
-            signal.signal(signal.SIGINT, self._old_handler)
-            self._old_handler = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        global _fitting
+        _fitting = False
 
     def _check(self) -> None:
         if self.signalled:

@@ -145,9 +145,10 @@ def test_on_torch_2_4_onnx_goes_through_the_torchscript_exporter_with_the_same_c
 
     calls = []
     real = torch.onnx.export
-    monkeypatch.setattr(export, "dynamo_exporter", lambda: False)
     # torch 2.4's export: no `dynamo` argument, the TorchScript-based exporter (dynamo=False today).
-    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: calls.append(k.get("dynamo")) or real(*a, **k, dynamo=False))
+    older = {"dynamo": False} if export.dynamo_exporter() else {}
+    monkeypatch.setattr(export, "dynamo_exporter", lambda: False)
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: calls.append(k.get("dynamo")) or real(*a, **k, **older))
     out = tmp_path / "m.onnx"
     assert export_cli.main([str(tiny_runs / name / "version_0"), "--format", "onnx", "--out", str(out)]) == 0
     assert calls == [None] and "checked with" in capsys.readouterr().out  # not told dynamo=True

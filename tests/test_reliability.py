@@ -52,9 +52,11 @@ def interrupt_during_epoch_2(monkeypatch, signum: int, at_batch: int = 2) -> Non
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_path, monkeypatch, capsys):
+    before = signal.getsignal(signal.SIGINT)
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT)
         assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    assert signal.getsignal(signal.SIGINT) is before
     run_dir = tmp_path / "lenet" / "version_0"
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["status"] == "interrupted" and [e["epoch"] for e in saved["epochs"]] == [1]
@@ -141,7 +143,9 @@ def poison_the_4th_step(monkeypatch) -> None:
 
 def test_nan_loss_stops_the_run_with_epoch_step_and_lr(folder_data, tmp_path, monkeypatch, capsys):
     poison_the_4th_step(monkeypatch)
+    before = signal.getsignal(signal.SIGINT)
     assert train.main(tiny_args(folder_data, tmp_path)) == 1
+    assert signal.getsignal(signal.SIGINT) is before  # the run's Ctrl-C handler not left behind (Lightning's teardown)
     err = capsys.readouterr().err
     assert "became nan at epoch 1, step 4 (lr 0.001)" in err
     saved = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
@@ -318,9 +322,11 @@ def test_resume_without_metrics_json_takes_the_settings_from_the_checkpoint(fold
 
 
 def test_resume_of_a_run_folder_needs_no_model_flag(folder_data, tmp_path, monkeypatch, capsys):
+    before = signal.getsignal(signal.SIGINT)
     with monkeypatch.context() as m:
         interrupt_during_epoch_2(m, signal.SIGINT)
         assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    assert signal.getsignal(signal.SIGINT) is before
     run_dir = tmp_path / "lenet" / "version_0"
     before = json.loads((run_dir / "metrics.json").read_text())["epochs"]
     steps = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]

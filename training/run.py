@@ -138,7 +138,8 @@ class Run:
 
         plan, interactive = self.plan, sys.stdout.isatty()
         on_gpu = is_cuda(plan.devices)  # cuDNN's benchmark and TF32 are CUDA's alone
-        callbacks = [EpochCheckpoints(Path(logger.log_dir)), record, StopOnCtrlC(), StopOnNonFiniteLoss(),
+        self.ctrl_c = StopOnCtrlC()  # armed around trainer.fit in execute
+        callbacks = [EpochCheckpoints(Path(logger.log_dir)), record, self.ctrl_c, StopOnNonFiniteLoss(),
                      SeedEachEpoch(plan.seed), EpochScalars(every_n_steps=50, info=info, image_index=plan.filter_image),
                      FilterActivations(plan.filter_image, plan.filters_every)]
         callbacks += ([plan.trial] if plan.trial is not None else []) + list(extra_callbacks)
@@ -182,7 +183,8 @@ class Run:
             record = MetricsJSON(None if plan.fast_dev_run else self.run_dir, info,
                                  print_epochs=not sys.stdout.isatty(), resumed=plan.resume.record if plan.resume else None)
             trainer = self.trainer(logger, record, info)
-            trainer.fit(model, datamodule=dm, ckpt_path=str(plan.resume.checkpoint) if plan.resume else None)
+            with self.ctrl_c.armed():
+                trainer.fit(model, datamodule=dm, ckpt_path=str(plan.resume.checkpoint) if plan.resume else None)
             trainer.test(model, datamodule=dm, ckpt_path=None if plan.fast_dev_run else "best", verbose=False)
         if trainer.is_global_zero and not plan.fast_dev_run:
             print(record.summary(self.run_dir, plan.logdir))
