@@ -50,9 +50,10 @@ class Deployable(nn.Module):
 
 
 def dynamo_exporter() -> bool:
-    """torch.onnx.export(dynamo=True) exists (torch 2.5 and later; the default from 2.9, where the
-    TorchScript-based exporter is deprecated). Both are checked in onnxruntime the same way."""
-    return "dynamo" in inspect.signature(torch.onnx.export).parameters
+    """torch.onnx.export(dynamo=True, dynamic_shapes=...) exists (torch 2.5 and later; the default from
+    2.9, where the TorchScript-based exporter is deprecated). torch 2.4's export takes `dynamo` but not
+    `dynamic_shapes` (seen in .ci/oldest's venv). Both exporters' files are checked the same way."""
+    return "dynamic_shapes" in inspect.signature(torch.onnx.export).parameters
 
 
 def export(model, fmt: str, out: Path) -> Path:

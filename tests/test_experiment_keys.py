@@ -41,6 +41,8 @@ def test_the_defaults_repeat_the_runs_from_before_the_keys(tiny_runs):
     device = json.loads((tiny_runs / "lenet" / "version_0" / "metrics.json").read_text())["device"]
     if device not in goldens:
         pytest.skip(f"the golden runs are {', '.join(goldens)}'s, this machine is {device}")
+    if goldens[device]["torch"] != torch.__version__:  # another torch rounds its kernels its own way too
+        pytest.skip(f"the golden runs are torch {goldens[device]['torch']}'s, this is {torch.__version__}")
     for name, want in goldens[device]["runs"].items():
         rec = json.loads((tiny_runs / name / "version_0" / "metrics.json").read_text())
         assert rec["device"] == device

@@ -36,5 +36,5 @@ for name in MODELS:
     device = rec["device"]
     runs[name] = {"epochs": [{k: e[k] for k in keys[name]} for e in rec["epochs"]],
                   "final": {k: rec["final"][k] for k in old[name]["final"]}}
-out.write_text(json.dumps({"runs": runs, "device": device}, indent=1))
+out.write_text(json.dumps({"runs": runs, "device": device, "torch": torch.__version__}, indent=1))
 print(device, list(runs))
