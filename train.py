@@ -50,8 +50,10 @@ def _train_once(argv: list[str]) -> tuple[int, dict[str, Any] | None]:
         return 2, None
     except (RunInterrupted, KeyboardInterrupt, SIGTERMException):
         started = run is not None and run.run_dir is not None
-        print(f"\nstopped{': the unfinished epoch is dropped' if started else ' before training started'}; "
-              f"{stop()}", file=sys.stderr)
+        where = (" in the final evaluation (every epoch is trained; resuming only scores the best checkpoint)"
+                 if run is not None and run.evaluating else
+                 ": the unfinished epoch is dropped" if started else " before training started")
+        print(f"\nstopped{where}; {stop()}", file=sys.stderr)
         return 130, None
     except NonFiniteLoss as e:
         print(f"train.py: error: {e}", file=sys.stderr)

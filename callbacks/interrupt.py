@@ -3,7 +3,9 @@
 The unfinished epoch is dropped, so `last.ckpt` (written at the end of every epoch) is the clean
 point to resume from. SIGTERM gets the same treatment through Lightning's own SIGTERMException.
 A second Ctrl-C stops at once, with the same exception (so it gets the same message and exit code).
-Outside fit (decoding data, the final evaluation) SIGTERM stops at once too: `sigterm_outside_fit`.
+Ctrl-C in the final evaluation stops it after its batch the same way (Lightning's own handling
+would end the process with exit code 1). Outside fit (decoding data, the final evaluation) SIGTERM
+stops at once: `sigterm_outside_fit`.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def sigterm_outside_fit(signum, frame) -> None:
 
 
 class StopOnCtrlC(pl.Callback):
-    """In the Trainer's callbacks, and `with it.armed(): trainer.fit(...)`."""
+    """In the Trainer's callbacks, and `with it.armed(): trainer.fit(...)` (and the final trainer.test)."""
 
     def __init__(self):
         self.signalled = False
@@ -71,3 +73,6 @@ class StopOnCtrlC(pl.Callback):
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._check()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._check()  # the final evaluation: minutes for resnet18 on a CPU; a resume runs it again

@@ -72,6 +72,31 @@ def test_ctrl_c_then_resume_equals_an_unbroken_run(folder_data, unbroken, tmp_pa
     assert numbers(run_dir) == numbers(unbroken)
 
 
+def test_ctrl_c_in_the_final_evaluation_stops_it_and_the_resume_scores_the_best_checkpoint(folder_data, tmp_path,
+                                                                                          capsys):
+    """Lightning's own handling of a KeyboardInterrupt in trainer.test ends the process (exit 1, its
+    line, not ours); resnet18's final evaluation is minutes on a CPU, so a Ctrl-C there is likely."""
+    import pytorch_lightning as pl
+
+    from conftest import trainer_callback
+
+    class CtrlC(pl.Callback):
+        def on_test_batch_start(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with trainer_callback(CtrlC()):
+        assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    err = capsys.readouterr().err
+    run_dir = tmp_path / "lenet" / "version_0"
+    assert "stopped in the final evaluation (every epoch is trained" in err and "Detected KeyboardInterrupt" not in err
+    assert f"--resume {run_dir}" in err and "Traceback" not in err
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["status"] == "interrupted" and len(saved["epochs"]) == 2 and not saved.get("final")
+    assert train.main(["--resume", str(run_dir)]) == 0
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["status"] == "finished" and resumed["final"]["epoch"] in (1, 2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "lenet"])  # lenet: the test above
 def test_every_model_resumes_exactly_after_an_interruption_in_epoch_2(name, tiny_runs, folder_data, tmp_path,

@@ -62,6 +62,7 @@ class Run:
         self.plan = plan
         self.run_dir: Path | None = None
         self.new_run = False
+        self.evaluating = False  # in the final evaluation: training is done
 
     def load_data(self):
         """The data module, loaded and split: bad data fails here, before any run folder exists."""
@@ -185,7 +186,9 @@ class Run:
             trainer = self.trainer(logger, record, info)
             with self.ctrl_c.armed():
                 trainer.fit(model, datamodule=dm, ckpt_path=str(plan.resume.checkpoint) if plan.resume else None)
-            trainer.test(model, datamodule=dm, ckpt_path=None if plan.fast_dev_run else "best", verbose=False)
+            self.evaluating = True  # a stop from here on leaves every epoch trained: train.py says so
+            with self.ctrl_c.armed():
+                trainer.test(model, datamodule=dm, ckpt_path=None if plan.fast_dev_run else "best", verbose=False)
         if trainer.is_global_zero and not plan.fast_dev_run:
             print(record.summary(self.run_dir, plan.logdir))
         return Outcome(self.run_dir, record.data, self.new_run)
