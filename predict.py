@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from core.errors import UserError
+from core.errors import RunInterrupted, UserError
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -50,13 +50,17 @@ def _table(rows: list[dict], k: int) -> str:
 
 def _writable(path: str) -> None:
     """--csv can be written: its folder made, the file opened for appending (an existing file keeps
-    what it holds until the table replaces it)."""
+    what it holds until the table replaces it; a new one is removed again, so a stopped or failed
+    prediction leaves no empty table)."""
     from pathlib import Path
 
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        existed = Path(path).exists()
         with open(path, "a"):
             pass
+        if not existed:
+            Path(path).unlink()
     except OSError as e:
         raise UserError(f"--csv {path}: cannot write it ({e.strerror}); pass a path in a writable folder") from None
 
@@ -96,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"predict.py: error: {e}", file=sys.stderr)
         return 2
+    except (RunInterrupted, KeyboardInterrupt):
+        print(f"\npredict.py: stopped (Ctrl-C); nothing was written{f' to {args.csv}' if args.csv else ''}",
+              file=sys.stderr)
+        return 130
     print(_table(rows, args.topk))
     if args.csv:
         _write_csv(args.csv, rows)

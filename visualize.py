@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.errors import UserError
+from core.errors import RunInterrupted, UserError
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"visualize.py: error: {e}", file=sys.stderr)
         return 2
+    except (RunInterrupted, KeyboardInterrupt):
+        print("\nvisualize.py: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     except OSError as e:  # --out naming a file, a read-only folder, a full disk
         print(f"visualize.py: error: cannot write {e.filename or args.out} ({e.strerror or e}); "
               f"pass another --out folder", file=sys.stderr)

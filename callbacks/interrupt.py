@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 
 import pytorch_lightning as pl
 
@@ -24,6 +25,22 @@ def sigterm_outside_fit(signum, frame) -> None:
     """train.py's SIGTERM handler. Lightning calls it after its own during fit: then it does nothing."""
     if not _fitting:
         raise RunInterrupted("terminated (SIGTERM)")
+
+
+@contextlib.contextmanager
+def stop_at_once():
+    """Ctrl-C raises RunInterrupted where it lands, for scoring with nothing to keep (predict.py,
+    the report's figures): not the KeyboardInterrupt that Lightning's loops turn into a line of their
+    own and exit code 1. Only the main thread can take a signal handler; elsewhere nothing changes."""
+    def interrupt(signum, frame):
+        raise RunInterrupted("interrupted by Ctrl-C")
+
+    old = signal.signal(signal.SIGINT, interrupt) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 class StopOnCtrlC(pl.Callback):

@@ -15,6 +15,7 @@ def probabilities(model, images: torch.Tensor, batch_size: int = 500, gpus: int 
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
+    from callbacks.interrupt import stop_at_once
     from core.devices import resolve_devices
     from training.run import quiet_lightning
 
@@ -27,7 +28,8 @@ def probabilities(model, images: torch.Tensor, batch_size: int = 500, gpus: int 
     # cost predict 12% of vgg_bn's throughput on 2 cores against the final evaluation's loader).
     loader = DataLoader(list(images.split(batch_size)), batch_size=None, shuffle=False)
     try:
-        batches = trainer.predict(model, dataloaders=loader)
+        with stop_at_once():
+            batches = trainer.predict(model, dataloaders=loader)
     finally:
         model.predict_tta = None
     return torch.cat([b.cpu() for b in batches])

@@ -318,6 +318,25 @@ def test_the_final_test_saves_its_probabilities_and_the_report_uses_them(tiny_ru
     assert torch.allclose(mistakes.score(run).probs, fresh) and calls == [1]
 
 
+def test_ctrl_c_while_predicting_is_one_line_and_exit_130(tiny_runs, folder_data, tmp_path, monkeypatch, capsys):
+    """Not Lightning's 'Detected KeyboardInterrupt' and exit 1: predict.py's own line; no CSV."""
+    import os
+    import signal
+
+    from lit_modules.base import BaseClassifier
+
+    real = BaseClassifier.predict_step
+    monkeypatch.setattr(BaseClassifier, "predict_step",
+                        lambda self, *a, **k: os.kill(os.getpid(), signal.SIGINT) or real(self, *a, **k))
+    before = signal.getsignal(signal.SIGINT)
+    table = tmp_path / "p.csv"
+    assert predict_cli.main([str(tiny_runs / "lenet" / "version_0"), str(folder_data / "test"), "--csv", str(table)]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"predict.py: stopped (Ctrl-C); nothing was written to {table}"
+    assert "Detected KeyboardInterrupt" not in err and "Traceback" not in err and not table.exists()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_a_failed_prediction_leaves_an_existing_csv_as_it_was(tiny_runs, tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     table = tmp_path / "predictions.csv"
