@@ -52,12 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = export.export(model, args.format, out)
         try:
             worst = export.check(model, args.format, path, images)
-        except UserError:
+        except (UserError, KeyboardInterrupt):  # a file is kept only once checked
             path.unlink(missing_ok=True)
             raise
     except UserError as e:
         print(f"export.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nexport.py: stopped (Ctrl-C); no file was kept", file=sys.stderr)
+        return 130
     size = model.hparams.image_size
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB; input images uint8 (N, 3, {size}, {size}), output logits "
           f"(N, {model.hparams.num_classes}); checked with {'onnxruntime' if args.format == 'onnx' else 'torch.jit.load'} "

@@ -176,6 +176,18 @@ def test_exports_bad_input_is_one_line_and_exit_2(tiny_runs, tmp_path, capsys):
         assert err[-1].startswith("export.py: error: ") and wanted in err[-1], err
 
 
+def test_ctrl_c_during_exports_check_keeps_no_file(tiny_runs, tmp_path, monkeypatch, capsys):
+    from inference import export
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "check", interrupted)
+    out = tmp_path / "m.onnx"
+    assert export_cli.main([str(tiny_runs / "lenet" / "version_0"), "--format", "onnx", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == "export.py: stopped (Ctrl-C); no file was kept" and not out.exists()
+
+
 def test_mistakes_are_the_highest_loss_images_a_planted_mislabel_first(tiny_runs, tmp_path, capsys):
     """A test image relabelled as the class the model finds least likely of any image and class:
     that image then has the highest loss of all, so it leads the mistakes, with both classes and
