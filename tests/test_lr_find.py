@@ -61,3 +61,19 @@ def test_lr_find_refuses_seeds_and_resume(capsys):
             train.parse_args(["--model", "lenet", "--lr-find", *extra])
         assert e.value.code == 2
     assert "--lr-find is a sweep before training" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_the_sweep_is_one_line_exit_130_and_leaves_no_folder(folder_data, tmp_path, capsys, monkeypatch):
+    """Inside Tuner.lr_find a KeyboardInterrupt would be Lightning's: its own line and exit 1."""
+    import os
+    import signal
+
+    step = MODELS["lenet"].training_step
+    monkeypatch.setattr(MODELS["lenet"], "training_step",
+                        lambda self, *a: os.kill(os.getpid(), signal.SIGINT) or step(self, *a))
+    argv = ["--model", "lenet", "--gpus", "0", "--data-dir", str(folder_data), "--logdir", str(tmp_path),
+            "--val-size", "20", "--lr-find", "--lr-find-steps", "30"]
+    assert train.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "train.py: the lr range test stopped (Ctrl-C); nothing was kept"
+    assert "Detected KeyboardInterrupt" not in err and not list((tmp_path / "lr_find" / "lenet").iterdir())

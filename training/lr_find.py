@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def lr_find(plan, steps: int) -> dict:
     from pytorch_lightning.tuner import Tuner
     from torch.utils.tensorboard import SummaryWriter
 
+    from callbacks.interrupt import stop_at_once
     from core import run_folder
+    from core.errors import RunInterrupted
     from figures.style import save
     from training.run import Run, quiet_lightning
 
@@ -52,8 +55,13 @@ def lr_find(plan, steps: int) -> dict:
         # Lightning restores the weights from a checkpoint this process has just written into `out`
         # (and deletes): its full-pickle load of our own file is safe, and its warning only noise.
         warnings.filterwarnings("ignore", ".*weights_only.*")
-        finder = Tuner(trainer).lr_find(model, datamodule=dm, min_lr=MIN_LR, max_lr=MAX_LR, num_training=steps,
-                                        early_stop_threshold=4.0, update_attr=False)
+        try:
+            with stop_at_once():  # Ctrl-C: our line and 130, not Lightning's and 1; no half-made folder
+                finder = Tuner(trainer).lr_find(model, datamodule=dm, min_lr=MIN_LR, max_lr=MAX_LR,
+                                                num_training=steps, early_stop_threshold=4.0, update_attr=False)
+        except RunInterrupted:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
     lrs = finder.results["lr"]
     # Lightning's smoothing divides the loss EMA by 1 - beta**(global_step + 1), and global_step has
     # already counted the batch's step there: one power too many, which halves the first point and
@@ -96,7 +104,13 @@ def command_with_lr(argv: list[str], lr: float) -> str:
 
 
 def main(plan, steps: int) -> int:
-    found = lr_find(plan, steps)
+    from core.errors import RunInterrupted
+
+    try:
+        found = lr_find(plan, steps)
+    except RunInterrupted:
+        print("\ntrain.py: the lr range test stopped (Ctrl-C); nothing was kept", file=sys.stderr)
+        return 130
     print(f"lr range test: {found['steps']} steps from {MIN_LR:g} to at most {MAX_LR:g}, in {found['folder']}")
     print(f"  plot: {found['folder']}/lr_find.png (and in TensorBoard: tensorboard --logdir {plan.logdir})")
     if found["suggested_lr"] is None:
