@@ -131,7 +131,7 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
         else:
             log, start = logdir / row / f"seed{seed}.log", time.time()
             log.parent.mkdir(parents=True, exist_ok=True)
-            print(f"{count}=== {row}, seed {seed} started ({' '.join(f'{k}={v}' for k, v in env.items())}; output in {log})",
+            print(f"{count}=== {row}, seed {seed} started ({''.join(f'{k}={v}; ' for k, v in env.items())}output in {log})",
                   flush=True)
             with open(log, "a") as out:
                 rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
