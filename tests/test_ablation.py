@@ -135,7 +135,7 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
             seen["most"] = max(seen["most"], running[0])
             seen["calls"].append((row, seed, (env or {}).get("OMP_NUM_THREADS")))
         rc = (fail or {}).get((row, seed), lambda: 0)()
-        time.sleep(0.3)
+        time.sleep(0.05 if rc else 0.6)  # a failing run ends well before the one beside it (no race for the next)
         if rc == 0:
             run = logdir / row / "vgg_bn" / f"version_{seed}"
             run.mkdir(parents=True)
