@@ -51,3 +51,23 @@ def test_install_replaces_the_watcher_lightning_starts(monkeypatch):
     subprocess_script._launch_process_observer([child])
     child.wait()
     assert len(started) == 1 and started[0].children == [child] and started[0].after() == "kept"
+
+
+def test_a_process_group_that_will_not_destroy_does_not_hold_the_exit(monkeypatch):
+    """torch 2.4's destroy_process_group once never returned in the second process of a finished run:
+    the exit waits for it DESTROY_WAIT_S at most, then goes on."""
+    import threading
+
+    import torch.distributed as dist
+
+    from training import peers
+
+    never = threading.Event()
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "destroy_process_group", lambda group=None: never.wait())
+    monkeypatch.setattr(peers, "DESTROY_WAIT_S", 0.2)
+    exiting = threading.Thread(target=peers.destroy_process_group, daemon=True)
+    exiting.start()
+    exiting.join(5)
+    never.set()
+    assert not exiting.is_alive()

@@ -75,10 +75,17 @@ def install(after: Callable[[], str] = lambda: "") -> None:
     subprocess_script._launch_process_observer = lambda children: Watcher(children, after).start()
 
 
+DESTROY_WAIT_S = 15.0
+
+
 def destroy_process_group() -> None:
     """torch.distributed's destroy_process_group, where this process has a group: its gloo threads
     end while Python can still run (an undestroyed group aborts the process at exit now and then;
-    benchmarks/gloo_exit.py counts how often)."""
+    benchmarks/gloo_exit.py counts how often). Waited for DESTROY_WAIT_S at most: with torch 2.4 the
+    second process of a finished 2-process run once sat in it, orphaned, for 24 minutes after the
+    first had exited (py-spy: this line; .ci/oldest's venv, 2026-12-06). Exiting without it beats that."""
     dist = sys.modules.get("torch.distributed")  # never imported by a one-process run's exit
     if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        done = threading.Thread(target=dist.destroy_process_group, name="destroy_process_group", daemon=True)
+        done.start()
+        done.join(DESTROY_WAIT_S)
