@@ -20,6 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from core.errors import RunInterrupted
+
 MIN_LR, MAX_LR = 1e-6, 10.0
 BETA = 0.98  # the smoothing of Lightning's _LRCallback (its default, which Tuner.lr_find keeps)
 
@@ -32,7 +34,6 @@ def lr_find(plan, steps: int) -> dict:
 
     from callbacks.interrupt import stop_at_once
     from core import run_folder
-    from core.errors import RunInterrupted
     from figures.style import save
     from training.run import Run, quiet_lightning
 
@@ -104,8 +105,6 @@ def command_with_lr(argv: list[str], lr: float) -> str:
 
 
 def main(plan, steps: int) -> int:
-    from core.errors import RunInterrupted
-
     try:
         found = lr_find(plan, steps)
     except RunInterrupted:
