@@ -272,3 +272,14 @@ def test_the_table_marks_a_best_epoch_before_the_last_and_lists_every_change(tmp
     assert cells[2][col("changed")] == "lr=0.1, batch_size=32"
     assert (cells[2][col("epochs")], cells[2][col("s/epoch")]) == ("1", "100.0")  # one epoch: its own time
     assert cells[3][col("epochs")] == "2 (best 1)"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tiny_runs, tmp_path, monkeypatch, capsys):
+    from report import mistakes
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mistakes, "plot_mistakes", interrupted)
+    assert visualize.main(["mistakes", str(tiny_runs / "lenet" / "version_0"), "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == "visualize.py: stopped (Ctrl-C)"
