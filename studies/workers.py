@@ -18,9 +18,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Callable
 
 from studies import launch
+
+STOP_WAIT_S = 60.0  # after a signal, how long the workers get to fail their trials (recover.after_stop sweeps the rest)
 
 
 def worker_envs(n: int, gpus_flag: int | None) -> list[dict[str, str]]:
@@ -72,8 +75,9 @@ def run_workers(n: int, remaining: int, gpus_flag: int | None, work: Callable[[i
                 pass
     except KeyboardInterrupt:  # the signal: every run stops, each thread fails its trial and ends
         launch.stop_all()
+        deadline = time.monotonic() + STOP_WAIT_S  # bounded: a worker stuck for good must not hold tune.py
         for done in dones:
-            done.wait()
+            done.wait(max(0.0, deadline - time.monotonic()))
         for e in errors:
             if not isinstance(e, KeyboardInterrupt):
                 print(f"tune.py: a worker's trial ended with {type(e).__name__}: {e}", file=sys.stderr)
