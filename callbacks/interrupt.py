@@ -18,12 +18,14 @@ import pytorch_lightning as pl
 from core.errors import RunInterrupted
 
 
-_fitting = False  # while True, Lightning's own SIGTERM handling stops the run after the batch
-
 
 def sigterm_outside_fit(signum, frame) -> None:
-    """train.py's SIGTERM handler. Lightning calls it after its own during fit: then it does nothing."""
-    if not _fitting:
+    """train.py's SIGTERM handler. While Lightning's handler is installed (inside fit, from its
+    register_signal_handlers to its teardown) that one calls this after its own, which stops the run
+    after the batch: then it does nothing. Asked whether it is the installed handler, not told by
+    on_fit_start/on_fit_end: those run before Lightning installs its handler and after it puts this
+    one back, and a SIGTERM in either gap was swallowed (a tune.py run trained on after stop_all)."""
+    if signal.getsignal(signal.SIGTERM) is sigterm_outside_fit:
         raise RunInterrupted("terminated (SIGTERM)")
 
 
@@ -68,18 +70,6 @@ class StopOnCtrlC(pl.Callback):
             yield self
         finally:
             signal.signal(signal.SIGINT, old)
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        global _fitting
-        _fitting = True
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        global _fitting
-        _fitting = False
-
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        global _fitting
-        _fitting = False
 
     def _check(self) -> None:
         if self.signalled:

@@ -156,6 +156,37 @@ def test_sigterm_stops_cleanly(folder_data, tmp_path, monkeypatch):
     assert saved["status"] == "interrupted" and len(saved["epochs"]) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("gap", ["before", "after"])
+def test_sigterm_in_fits_gaps_without_lightnings_handler_still_stops(folder_data, tmp_path, monkeypatch, capsys, gap):
+    """Inside fit but outside Lightning's handler: after on_fit_start, before Lightning installs its
+    handler (it logs the hyperparameters there), and after its teardown puts train.py's back, before
+    on_fit_end. A SIGTERM there was swallowed: a tune.py run stopped by stop_all trained on."""
+    from pytorch_lightning.trainer import trainer as trainer_module
+
+    if gap == "before":
+        log_hyperparams = trainer_module._log_hyperparams
+
+        def terminated(trainer):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return log_hyperparams(trainer)
+        monkeypatch.setattr(trainer_module, "_log_hyperparams", terminated)
+    else:
+        teardown = trainer_module.Trainer._teardown
+
+        def terminated(self):
+            teardown(self)
+            if self.state.fn == "fit":
+                os.kill(os.getpid(), signal.SIGTERM)
+        monkeypatch.setattr(trainer_module.Trainer, "_teardown", terminated)
+    assert train.main(tiny_args(folder_data, tmp_path)) == 130
+    if gap == "before":  # no epoch finished: nothing kept, as for a stop while decoding
+        assert "nothing to resume" in capsys.readouterr().err and not list(tmp_path.rglob("metrics.json"))
+    else:
+        saved = json.loads((tmp_path / "lenet" / "version_0" / "metrics.json").read_text())
+        assert saved["status"] == "interrupted" and len(saved["epochs"]) == 2
+
+
 def poison_the_4th_step(monkeypatch) -> None:
     """The 4th training step's logits, hence its loss and gradients, turn NaN."""
     original = BaseClassifier.forward
