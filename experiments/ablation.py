@@ -149,9 +149,20 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
     return 0
 
 
+# A run started as `python -c GUARD PID train.py ARGS`: it asks the kernel for SIGTERM when this process
+# ends (kill -9 included), then is `python train.py ARGS`. Without it, kill -9 of the ablation left its
+# runs training for nobody, holding their folders' locks so that the next ablation could not resume them.
+# From the child itself: preexec_fn is unsafe beside --parallel's threads.
+GUARD = ("import sys, runpy; from studies.launch import die_with_parent; die_with_parent(int(sys.argv.pop(1))); "
+         "del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
 def call(cmd: list[str], **popen) -> int:
     """subprocess.call, but it waits through Ctrl-C: the run got the signal too (one process group) and
-    stops on its own, resumable, where subprocess.call would SIGKILL it. Its exit code says so (130)."""
+    stops on its own, resumable, where subprocess.call would SIGKILL it. Its exit code says so (130).
+    A script (`python X.py ...`) also stops when this process dies: GUARD."""
+    if cmd[1].endswith(".py"):
+        cmd = [cmd[0], "-c", GUARD, str(os.getpid()), *cmd[1:]]
     with subprocess.Popen(cmd, **popen) as proc:
         while True:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +118,42 @@ def test_call_waits_through_ctrl_c_for_the_run_to_stop_on_its_own():
     # A real SIGINT to this thread, as a terminal's Ctrl-C: it interrupts the wait (interrupt_main would not).
     threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
     assert ablation.call([sys.executable, "-c", "import time; time.sleep(1.5); raise SystemExit(7)"]) == 7
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="PR_SET_PDEATHSIG and /proc: Linux")
+def test_a_run_does_not_outlive_a_killed_ablation(tmp_path):
+    """kill -9 of the ablation (ablation.call's process): its run stops too, instead of training on for
+    nobody, holding its folder's lock against the next ablation's resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run.py"  # a stand-in for train.py: says its pid, then trains for a minute
+    run.write_text(f"import os, time; open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", "import sys; from experiments import ablation; "
+                               f"ablation.call([sys.executable, {str(run)!r}], cwd={str(ablation.ROOT)!r})"],
+                              cwd=ablation.ROOT)
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "pid").is_file() or not (tmp_path / "pid").read_text():
+            assert time.time() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        child = int((tmp_path / "pid").read_text())
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 10
+        while Path(f"/proc/{child}").exists() and "Z" not in Path(f"/proc/{child}/stat").read_text().split()[2] \
+                and time.time() < deadline:
+            time.sleep(0.05)
+        gone = not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    if not gone:
+        os.kill(child, signal.SIGKILL)
+    assert gone
 
 
 def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
