@@ -11,7 +11,8 @@ run, in its own process, into LOGDIR/<row>/. When it finishes, its metrics.json 
 RECORDS/<row>_seed<S>.json (default results/ablation/): the records are the study. A (row, seed)
 with a record is never run again, so the same command continues the ablation after Ctrl-C, in
 another session or on another machine, once the records are committed; a run stopped mid-way in
-LOGDIR is resumed from its last checkpoint. Flags it does not know pass through to train.py
+LOGDIR is resumed from its last checkpoint, and one that a live train.py is writing (another
+ablation on the same LOGDIR) is left to it. Flags it does not know pass through to train.py
 (`--gpus 1`, or `--epochs 1 --val-size 20` for a smoke test). `--parallel N` runs N at once as
 `tune.py --workers N` does, one GPU each or each its share of the cores (benchmarks/tune_workers.py:
 two one-thread trials at once on 2 cores, 42 s against 53 s one after the other; short trials, not
@@ -98,13 +99,23 @@ def record_path(records: Path, row: str, seed: int) -> Path:
     return records / f"{row}_seed{seed}.json"
 
 
+def _unfinished(logdir: Path, row: str, seed: int) -> list[Path]:
+    """The folders of this row and seed whose run has not finished (stopped, or still running)."""
+    runs = sorted((logdir / row / MODEL).glob("version_*/metrics.json"))
+    return [m.parent for m in runs if (r := json.loads(m.read_text())).get("seed") == seed and r.get("status") != "finished"]
+
+
 def unfinished_run(logdir: Path, row: str, seed: int) -> Path | None:
     """A folder of this row and seed that stopped after a finished epoch (it has last.ckpt)."""
-    for metrics in sorted((logdir / row / MODEL).glob("version_*/metrics.json")):
-        m = json.loads(metrics.read_text())
-        if m.get("seed") == seed and m.get("status") != "finished" and (metrics.parent / "checkpoints" / "last.ckpt").exists():
-            return metrics.parent
-    return None
+    return next((r for r in _unfinished(logdir, row, seed) if (r / "checkpoints" / "last.ckpt").exists()), None)
+
+
+def running_elsewhere(logdir: Path, row: str, seed: int) -> Path | None:
+    """A folder of this row and seed that a live train.py is writing (its lock held): another ablation
+    on the same LOGDIR (a second terminal, one command per GPU) has it, and copies its record."""
+    from core import run_folder
+
+    return next((r for r in _unfinished(logdir, row, seed) if run_folder.busy(r)), None)
 
 
 def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
@@ -121,6 +132,10 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
     (--parallel), in that environment, its output into LOGDIR/<row>/seed<S>.log."""
     logdir, records = Path(args.logdir), Path(args.records)
     if finished_run(logdir, row, seed) is None:
+        elsewhere = running_elsewhere(logdir, row, seed)
+        if elsewhere is not None:  # resuming it would fail on its lock; a new run would repeat it
+            print(f"{count}=== {row}, seed {seed}: another process is running it in {elsewhere}; left to it", flush=True)
+            return 0
         stopped = unfinished_run(logdir, row, seed)
         cmd = ([sys.executable, "train.py", "--resume", str(stopped)] if stopped else
                [sys.executable, "train.py", "--model", MODEL, "--data-dir", args.data_dir, "--logdir", str(logdir / row),

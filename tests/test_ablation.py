@@ -199,6 +199,25 @@ def test_parallel_runs_each_missing_run_once_n_at_once_each_its_share_of_the_cor
     assert "output in " + str(tmp_path / "logs" / "full" / "seed0.log") in capsys.readouterr().out
 
 
+def test_a_run_another_ablation_is_writing_is_left_to_it(tmp_path, monkeypatch, capsys):
+    """Two ablations on one LOGDIR (a second terminal): a (row, seed) whose run folder a live train.py
+    holds is neither resumed (its lock refuses: the ablation stopped) nor started again; the rest runs."""
+    from core import run_folder
+
+    logs = tmp_path / "logs"
+    seen = _fake_runs(monkeypatch, logs)
+    theirs = logs / "full" / "vgg_bn" / "version_7"
+    (theirs / "checkpoints").mkdir(parents=True)
+    (theirs / "checkpoints" / "last.ckpt").write_bytes(b"")
+    run_folder.write_record(theirs, {"seed": 0, "status": "running"})
+    argv = ["--data-dir", "d", "--logdir", str(logs), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "a.md"), "--rows", "full", "--seeds", "0", "1", "--gpus", "0"]
+    with run_folder.writing(theirs):  # the other ablation's train.py, alive
+        assert ablation.main(argv) == 0
+    assert seen["calls"] == [("full", 1, None)]
+    assert f"full, seed 0: another process is running it in {theirs}; left to it" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "records").iterdir()) == ["full_seed1.json"]
+
 def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_others(tmp_path, monkeypatch, capsys):
     """A run that exits non-zero: the one beside it finishes and keeps its record, nothing more starts.
     Ctrl-C (here: the main thread's KeyboardInterrupt while the run beside it goes on) likewise."""
