@@ -198,7 +198,11 @@ def run_missing(args, passthrough: list[str], missing: list) -> int:
                     return
                 row, flags, seed = queue.pop(0)
                 count = f"[{total - len(queue)}/{total}] "
-            rc = run_one(args, passthrough, row, flags, seed, env, count)
+            try:
+                rc = run_one(args, passthrough, row, flags, seed, env, count)
+            except Exception as e:  # noqa: BLE001 -- in a thread it would only be printed, and the ablation say 0
+                print(f"=== {row}, seed {seed}: {type(e).__name__}: {e}", file=sys.stderr)
+                rc = 1
             if rc != 0:
                 with lock:
                     failed.append((row, seed, rc))

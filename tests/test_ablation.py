@@ -162,6 +162,8 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
     import threading
     import time
 
+    from core import run_folder
+
     template = json.loads((ablation.ROOT / "results" / "ablation" / "full_seed0.json").read_text())
     seen, running, lock = {"calls": [], "most": 0}, [0], threading.Lock()
 
@@ -176,7 +178,7 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
         if rc == 0:
             run = logdir / row / "vgg_bn" / f"version_{seed}"
             run.mkdir(parents=True)
-            (run / "metrics.json").write_text(json.dumps({**template, "seed": seed}))
+            run_folder.write_record(run, {**template, "seed": seed})  # as train.py does: never half a file
         with lock:
             running[0] -= 1
         return rc
@@ -218,9 +220,11 @@ def test_a_run_another_ablation_is_writing_is_left_to_it(tmp_path, monkeypatch, 
     assert f"full, seed 0: another process is running it in {theirs}; left to it" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "records").iterdir()) == ["full_seed1.json"]
 
+
 def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_others(tmp_path, monkeypatch, capsys):
     """A run that exits non-zero: the one beside it finishes and keeps its record, nothing more starts.
-    Ctrl-C (here: the main thread's KeyboardInterrupt while the run beside it goes on) likewise."""
+    Ctrl-C (here: the main thread's KeyboardInterrupt while the run beside it goes on) likewise, and an
+    exception in a worker, which also says what it was."""
     import signal
     import threading
     import time
@@ -230,12 +234,18 @@ def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_o
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         return 130
 
-    for fail, rc in (({("full", 0): lambda: 1}, 1), ({("full", 0): ctrl_c}, 130)):
-        logs, records = tmp_path / f"logs{rc}", tmp_path / f"records{rc}"
+    def broken():  # an exception in a worker thread (a record it cannot read): the thread printed it, and rc was 0
+        time.sleep(0.05)  # the run beside it started by now, as with the others
+        raise OSError("No space left on device")
+
+    for i, (fail, rc) in enumerate((({("full", 0): lambda: 1}, 1), ({("full", 0): ctrl_c}, 130), ({("full", 0): broken}, 1))):
+        logs, records = tmp_path / f"logs{i}", tmp_path / f"records{i}"
         seen = _fake_runs(monkeypatch, logs, fail)
         argv = ["--data-dir", "d", "--logdir", str(logs), "--records", str(records), "--out", str(tmp_path / "a.md"),
                 "--rows", "full", "--seeds", "0", "1", "2", "--parallel", "2", "--gpus", "0"]
         assert ablation.main(argv) == rc
         assert sorted(seen["calls"]) == [("full", 0, "2"), ("full", 1, "2")], rc  # seed 2 never started
         assert [p.name for p in records.iterdir()] == ["full_seed1.json"]
-        assert f"ablation stopped: full seed 0 exited with {rc}; the same command continues it" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"ablation stopped: full seed 0 exited with {rc}; the same command continues it" in err
+        assert i < 2 or "=== full, seed 0: OSError: No space left on device" in err
