@@ -150,8 +150,9 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
                   flush=True)
             with open(log, "a") as out:
                 rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+            said = f": {last_line(log)}" if rc not in (0, 130) else ""  # its error, which is in the log, not here
             print(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
-                  f"{(time.time() - start) / 60:.1f} min", flush=True)
+                  f"{(time.time() - start) / 60:.1f} min{said}", flush=True)
         if rc != 0:
             return rc
     finished = finished_run(logdir, row, seed)
@@ -170,6 +171,14 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
 # From the child itself: preexec_fn is unsafe beside --parallel's threads.
 GUARD = ("import sys, runpy; from studies.launch import die_with_parent; die_with_parent(int(sys.argv.pop(1))); "
          "del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def last_line(log: Path) -> str:
+    """The last line a run wrote (a progress bar's last state after its last carriage return)."""
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+        lines = [ln.rsplit("\r", 1)[-1].strip() for ln in f.read().decode(errors="replace").splitlines()]
+    return next((ln for ln in reversed(lines) if ln), "")
 
 
 def call(cmd: list[str], **popen) -> int:
@@ -227,7 +236,8 @@ def run_missing(args, passthrough: list[str], missing: list) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
     for row, seed, rc in failed[:1]:
-        print(f"ablation stopped: {row} seed {seed} exited with {rc}; the same command continues it", file=sys.stderr)
+        print(f"ablation stopped: {row} seed {seed} exited with {rc}; the same command continues it"
+              + ("" if rc == 130 else ", once what it said is mended"), file=sys.stderr)
     return failed[0][2] if failed else 0
 
 
