@@ -173,10 +173,14 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
             running[0] += 1
             seen["most"] = max(seen["most"], running[0])
             seen["calls"].append((row, seed, (env or {}).get("OMP_NUM_THREADS")))
+        if (row, seed) in (fail or {}):  # fails once the run beside it has started: no race for that one
+            deadline = time.monotonic() + 10
+            while len(seen["calls"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
         rc = (fail or {}).get((row, seed), lambda: 0)()
         if rc not in (0, 130) and stdout is not None:  # what train.py says when it fails, into the run's log
             stdout.write("decode train: 100%\rtrain.py: error: no CIFAR-10 data in d\n\n")
-        time.sleep(0.05 if rc else 0.6)  # a failing run ends well before the one beside it (no race for the next)
+        time.sleep(0 if rc else 0.6)  # a failing run ends well before the one beside it (no race for the next)
         if rc == 0:
             run = logdir / row / "vgg_bn" / f"version_{seed}"
             run.mkdir(parents=True)
@@ -237,7 +241,6 @@ def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_o
         return 130
 
     def broken():  # an exception in a worker thread (a record it cannot read): the thread printed it, and rc was 0
-        time.sleep(0.05)  # the run beside it started by now, as with the others
         raise OSError("No space left on device")
 
     for i, (fail, rc) in enumerate((({("full", 0): lambda: 1}, 1), ({("full", 0): ctrl_c}, 130), ({("full", 0): broken}, 1))):
