@@ -18,7 +18,6 @@ import pytorch_lightning as pl
 from core.errors import RunInterrupted
 
 
-
 def sigterm_outside_fit(signum, frame) -> None:
     """train.py's SIGTERM handler. While Lightning's handler is installed (inside fit, from its
     register_signal_handlers to its teardown) that one calls this after its own, which stops the run
