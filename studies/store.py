@@ -9,6 +9,7 @@ best trial are here too, so tune.py, the trial's run and the report agree on the
 """
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +17,7 @@ from typing import Sequence
 from core.errors import RunInterrupted, UserError
 
 HEARTBEAT_S, GRACE_S = 20, 60
+SCHEMA_TRIES = 8  # opening a new database another process is creating: tries, 0.2 s more apart each (5.6 s)
 SQLITE_TIMEOUT_S = 60  # how long a writer waits for another process's lock on the SQLite file
 RUN_DIR_ATTR = "run_dir_seed{seed}"  # a trial's user attribute: the run folder of one of its seeds
 
@@ -64,14 +66,27 @@ def storage(url: str, heartbeat: bool = True):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
-    except RunInterrupted:  # a stop signal while connecting is a stop, not a bad URL
-        raise
-    except Exception as e:  # sqlalchemy's ArgumentError, OperationalError, a missing driver ...
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "
-                        f"such as sqlite:///path/optuna.db or postgresql://user:pass@host/db") from None
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
+        except RunInterrupted:  # a stop signal while connecting is a stop, not a bad URL
+            raise
+        except Exception as e:  # sqlalchemy's ArgumentError, OperationalError, a missing driver ...
+            if _creating_elsewhere(e) and attempt + 1 < SCHEMA_TRIES:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise UserError(f"--storage {_hide_password(url)}: cannot open it ({first}); pass a SQLAlchemy URL "
+                            f"such as sqlite:///path/optuna.db or postgresql://user:pass@host/db") from None
+
+
+def _creating_elsewhere(e: BaseException) -> bool:
+    """Another process creating the same new database's tables at this moment: Optuna's RDBStorage
+    creates them without a lock, so of commands started together on a new database (two terminals,
+    a cluster's jobs) all but one could fail with 'table studies already exists' or a duplicate
+    alembic_version row. Once the winner is done, opening it again finds the tables there."""
+    text = _root_cause(e).lower()
+    return "already exists" in text or "unique constraint failed: alembic_version" in text or "duplicate key" in text
 
 
 def where(url: str) -> str:
