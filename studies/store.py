@@ -128,6 +128,7 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
         if not attrs:
             for k, v in {**wanted, "flags": list(flags)}.items():
                 study.set_user_attr(k, v)
+            attrs = study.user_attrs  # another command creating it at this moment may have written over ours
     except optuna.exceptions.StorageInternalError as e:  # a read-only file, a full disk, a lost server
         raise UserError(f"--storage {_hide_password(url)}: cannot write the study ({_root_cause(e)}); check "
                         f"that the database is writable and reachable, or pass another --storage") from None

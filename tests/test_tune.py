@@ -91,6 +91,24 @@ def test_a_study_name_taken_by_another_model_or_space_is_refused(tmp_path, capsy
     store.open_study(url, "s", "lenet", ["lr=0.1:0.2"])  # the same search: continued
 
 
+def test_two_commands_creating_one_study_with_other_searches_at_once_are_not_both_let_through(tmp_path, monkeypatch):
+    """Both saw a new study without attributes and wrote their own: the one written over must not run
+    its trials into the other's study (it did: the check compared only what was read before writing)."""
+    import optuna
+
+    from studies import store
+
+    url, real = store.default_url(tmp_path), optuna.study.Study.set_user_attr
+
+    def and_the_other_command_too(study, key, value):  # the other command's writes land after ours
+        real(study, key, value)
+        if key == "flags":
+            real(study, "space", ["lr=0.1:0.3"])
+    monkeypatch.setattr(optuna.study.Study, "set_user_attr", and_the_other_command_too)
+    with pytest.raises(UserError, match="this study exists with model lenet and search lr=0.1:0.3"):
+        store.open_study(url, "s", "lenet", ["lr=0.1:0.2"])
+
+
 def test_welch_interval_by_hand():
     from studies.verdict import welch
 
