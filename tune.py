@@ -111,7 +111,7 @@ def _main(argv: list[str]) -> int:
         url = args.storage or store.default_url(targs.logdir)
         study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0],
                                  flags=rest)
-        for n in recover.recover(study, args.seeds):
+        for n in recover.recover(study, args.seeds, url):
             print(f"trial {n}: its runs finished after the study lost track of it; their results are now in the study")
         target = space.grid_size(dims) if grid else (args.trials or 20)
         done = store.counts(study)

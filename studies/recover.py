@@ -1,9 +1,12 @@
 """A study's database lost mid-trial (a PostgreSQL server stopped, a network gone): tune.py says so
 in one line, and the runs go on to their end in their own folders. When the same command runs
 again, a trial left running or failed whose every seed's run did finish is written into the study
-as a complete trial with those runs' results: a finished run is never lost to the study."""
+as a complete trial with those runs' results: a finished run is never lost to the study. One command
+at a time recovers (store.one_at_a_time), so commands continuing a study together add it once."""
 from __future__ import annotations
 
+import os
+import socket
 import statistics
 import sys
 import threading
@@ -48,30 +51,52 @@ def quiet_heartbeat() -> None:
     threading.excepthook = hook
 
 
-def recover(study, seeds: Sequence[int]) -> list[int]:
+def recover(study, seeds: Sequence[int], url: str) -> list[int]:
     """Trials left running or failed whose runs of every seed in `seeds` finished (their records
     hold `final`): each is added to the study as a complete trial with the same values and the
-    mean validation accuracy; a running one is marked failed (its tune.py is gone). Returns the
-    numbers of the trials recovered."""
+    mean validation accuracy; a running one is marked failed. Returns the numbers of the trials
+    recovered. A running trial only once its tune.py is gone (`_abandoned`), and one command at a
+    time: two commands that both read a trial as not yet recovered added it twice."""
     import optuna
     from optuna.trial import TrialState
 
-    done = {t.user_attrs.get("recovered_from") for t in study.trials}
     recovered = []
-    for t in study.trials:
-        if t.state not in (TrialState.RUNNING, TrialState.FAIL) or t.number in done or t.user_attrs.get("surplus"):
-            continue
-        records = [_finished(t.user_attrs.get(store.RUN_DIR_ATTR.format(seed=s)), t.number) for s in seeds]
-        if not records or any(r is None for r in records):
-            continue
-        accs = [r["final"]["val_acc"] for r in records]
-        attrs = {**t.user_attrs, "val_accs": accs, "recovered_from": t.number}
-        if t.state == TrialState.RUNNING:  # its tune.py lost the database, or died, after the runs ended
-            study.tell(t.number, state=TrialState.FAIL)
-        study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions,
-                                                  value=statistics.mean(accs), user_attrs=attrs))
-        recovered.append(t.number)
+    with store.one_at_a_time(url):
+        trials = study.get_trials(deepcopy=False)  # read inside the lock: what an earlier command recovered too
+        done = {t.user_attrs.get("recovered_from") for t in trials}
+        for t in trials:
+            if t.state not in (TrialState.RUNNING, TrialState.FAIL) or t.number in done or t.user_attrs.get("surplus"):
+                continue
+            records = [_finished(t.user_attrs.get(store.RUN_DIR_ATTR.format(seed=s)), t.number) for s in seeds]
+            if not records or any(r is None for r in records):
+                continue
+            if t.state == TrialState.RUNNING:
+                if not _abandoned(t):
+                    continue
+                study.tell(t.number, state=TrialState.FAIL)  # its tune.py lost the database, or died, after the runs
+            accs = [r["final"]["val_acc"] for r in records]
+            attrs = {**t.user_attrs, "val_accs": accs, "recovered_from": t.number}
+            study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                      value=statistics.mean(accs), user_attrs=attrs))
+            recovered.append(t.number)
     return recovered
+
+
+def _abandoned(trial) -> bool:
+    """Whether the tune.py running this RUNNING trial is gone: its pid ended, where it ran on this
+    machine. Its runs having finished is not enough: the command may be between its last run's end
+    and telling the study. A trial of another machine's command is left to Optuna's heartbeat, which
+    fails it once stale (60 s); the next command recovers it then."""
+    owner = trial.system_attrs.get(store.OWNER) or {}
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
 
 
 def _finished(run_dir, number: int) -> dict | None:

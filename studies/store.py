@@ -9,10 +9,13 @@ best trial are here too, so tune.py, the trial's run and the report agree on the
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from core.errors import RunInterrupted, UserError
 
@@ -216,6 +219,7 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
     nothing. Returns the trials run here."""
     def guarded(trial):
         STARTED.append(trial._trial_id)
+        trial.storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
         before = sum(t.number < trial.number and t.state.name in TAKEN for t in study.get_trials(deepcopy=False))
         if before >= total:
             trial.set_user_attr("surplus", f"the study already held its {total} trials; nothing was run")
@@ -230,6 +234,38 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
 
 
 STARTED: list[int] = []  # the trial ids this process's run_trials began (list.append: thread-safe)
+OWNER = "tune_owner"  # a trial's system attribute: the host and pid of the tune.py running it (studies/recover.py)
+
+
+@contextlib.contextmanager
+def one_at_a_time(url: str) -> Iterator[None]:
+    """The block runs in one command at a time for the study database `url` (recover's read, then
+    add): a flock on a file beside a SQLite database (one machine's processes), a PostgreSQL advisory
+    lock (every machine's); elsewhere (another database, Windows) nothing."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        # Not a flock on the database file itself: closing any descriptor of it drops SQLite's own locks.
+        with open(url.removeprefix("sqlite:///") + ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+    elif url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        with storage(url, heartbeat=False).engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+    else:
+        yield
+
+
+ADVISORY_KEY = 0x636966617231  # PostgreSQL's advisory lock key for one_at_a_time: any fixed number ("cifar1")
 
 
 def count_line(counts: dict[str, int]) -> str:

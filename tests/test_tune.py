@@ -383,6 +383,66 @@ def test_every_trial_draws_its_own_parameters_whichever_process_and_however_cont
     assert [t.params["lr"] for t in again.trials] == lrs[:2]  # repeatable: the same seed, the same draws
 
 
+def _a_trial_with_a_finished_run(tmp_path, running: bool):
+    """A study on SQLite whose trial 0 (lr=0.005) is failed, or running, and whose run finished."""
+    import optuna
+
+    from core import run_folder
+    from studies import store
+
+    url = store.default_url(tmp_path)
+    study = store.open_study(url, "s", "lenet", ["lr=0.001:0.01"])
+    run = tmp_path / "lenet" / "version_0"
+    run.mkdir(parents=True)
+    run_folder.write_record(run, {"command": "python train.py", "epochs": [], "status": "finished",
+                                  "final": {"val_acc": 0.5}, "study": {"trial": 0}})
+    attrs = {store.RUN_DIR_ATTR.format(seed=0): str(run)}
+    if running:
+        trial = study.ask({"lr": optuna.distributions.FloatDistribution(0.001, 0.01, log=True)})
+        trial.set_user_attr(*next(iter(attrs.items())))
+    else:
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, params={"lr": 0.005}, user_attrs=attrs,
+            distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.01, log=True)}))
+    return url, study
+
+
+def test_commands_recovering_a_finished_run_at_once_add_it_to_the_study_once(tmp_path):
+    """Four commands continuing a study at the same moment, each recovering the failed trial whose run
+    finished: one trial comes of it (each read it as not yet recovered and added it: a repeated trial)."""
+    from studies import store
+
+    url, _ = _a_trial_with_a_finished_run(tmp_path, running=False)
+    start = time.time() + 3
+    code = (f"import time; from studies import recover, store\nstudy = store.load({url!r}, 's')\n"
+            f"time.sleep(max(0, {start} - time.time()))\nprint(recover.recover(study, [0], {url!r}))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(4)]
+    outs = sorted(p.communicate(timeout=90)[0].strip() for p in procs)
+    assert outs == ["[0]", "[]", "[]", "[]"], outs
+    assert [t.user_attrs.get("recovered_from") for t in store.load(url, "s").trials] == [None, 0]
+
+
+def test_a_running_trial_is_recovered_only_once_its_command_is_gone(tmp_path):
+    """A trial still running whose run finished: its command may be about to tell the study (a second
+    command recovering it then failed it under the first). Recovered once that command's pid is gone."""
+    from studies import recover, store
+
+    url, study = _a_trial_with_a_finished_run(tmp_path, running=True)
+    trial_id = study.trials[0]._trial_id
+    study._storage.set_trial_system_attr(trial_id, store.OWNER, {"host": __import__("socket").gethostname(),
+                                                                 "pid": os.getpid()})
+    assert recover.recover(store.load(url, "s"), [0], url) == []  # this process, alive
+    assert study.trials[0].state.name == "RUNNING"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    study._storage.set_trial_system_attr(trial_id, store.OWNER, {"host": __import__("socket").gethostname(),
+                                                                 "pid": gone.pid})
+    assert recover.recover(store.load(url, "s"), [0], url) == [0]
+    trials = store.load(url, "s").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].value == 0.5
+
+
 def test_commands_started_together_on_a_new_database_all_open_it(tmp_path):
     """Optuna creates a new database's tables without a lock: of six processes opening one new SQLite
     file at the same moment, all but one often failed ('table studies already exists', a duplicate
