@@ -120,8 +120,11 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     the train.py flags its trials pass through, recorded when the study is created."""
     import optuna
 
+    from studies.grid import EveryPointOnce  # here: it imports Optuna, which train.py's start does without
+
     store = storage(url)
-    sampler = (optuna.samplers.GridSampler(grid, seed=seed) if grid is not None else trial_seeded_tpe(seed))
+    sampler = (EveryPointOnce(grid, seed, exclusive=lambda: one_at_a_time(url)) if grid is not None
+               else trial_seeded_tpe(seed))
     pruner = make_pruner(prune)
     wanted = {"model": model, "space": sorted(space), "grid": grid is not None}
     try:

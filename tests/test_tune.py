@@ -383,6 +383,85 @@ def test_every_trial_draws_its_own_parameters_whichever_process_and_however_cont
     assert [t.params["lr"] for t in again.trials] == lrs[:2]  # repeatable: the same seed, the same draws
 
 
+def _grid_study(tmp_path, name="g", seed=0):
+    from studies import store
+
+    return store.open_study(store.default_url(tmp_path), name, "lenet", ["optimizer=sgd,adam,adamw"],
+                            grid={"optimizer": ["sgd", "adam", "adamw"]}, seed=seed)
+
+
+def _points(study) -> list:
+    return sorted(t.params["optimizer"] for t in study.trials if t.state.name == "COMPLETE")
+
+
+def test_a_grid_continued_after_a_failure_runs_the_failed_point_not_another_twice(tmp_path):
+    """Optuna's GridSampler counts a failed trial's point as visited: a grid continued after one failure
+    ran another point twice and never the failed one (4 seeds in 10 by hand). Every seed here, and a
+    second command with another seed (another shuffle) continuing the same study."""
+    def objective(trial):
+        value = trial.suggest_categorical("optimizer", ["sgd", "adam", "adamw"])
+        if trial.number == 1:
+            raise RuntimeError("stopped")
+        return len(value)
+
+    for seed in range(10):
+        study = _grid_study(tmp_path, f"g{seed}", seed)
+        study.optimize(objective, n_trials=3, catch=(RuntimeError,))
+        again = _grid_study(tmp_path, f"g{seed}", seed + 1)  # the same command again, told another --seeds
+        while len(_points(again)) < 3:
+            again.optimize(objective, n_trials=1)
+        assert _points(again) == ["adam", "adamw", "sgd"], (seed, [(t.state.name, t.params) for t in again.trials])
+
+
+def test_a_grid_point_recovered_from_a_finished_run_is_not_run_again(tmp_path):
+    """The recovered trial has the point's values but no grid id, and its failed original no longer
+    takes the point: the point is known by its values (green on Optuna's own sampler too, which
+    counts the failed original as visited; red when studies/grid.py reads only its own attribute)."""
+    import optuna
+
+    def lost(trial):  # its run finished, but its command lost the database (studies/recover.py)
+        trial.suggest_categorical("optimizer", ["sgd", "adam", "adamw"])
+        raise RuntimeError("lost")
+
+    study = _grid_study(tmp_path)
+    study.optimize(lost, n_trials=1, catch=(RuntimeError,))
+    point = study.trials[0].params
+    study.add_trial(optuna.trial.create_trial(params=point, value=0.5, user_attrs={"recovered_from": 0},
+                                              distributions={"optimizer": optuna.distributions.CategoricalDistribution(
+                                                  ["sgd", "adam", "adamw"])}))
+    study.optimize(lambda t: len(t.suggest_categorical("optimizer", ["sgd", "adam", "adamw"])), n_trials=2)
+    assert _points(study) == ["adam", "adamw", "sgd"]
+
+
+def test_grid_workers_asking_at_once_take_distinct_points(tmp_path):
+    """After failures (so Optuna's choice, not the trial number, picks the point), four threads asking at
+    the same moment: four points (Optuna's own picks at random among the left, which repeats)."""
+    import threading
+
+    from studies import store
+
+    url = store.default_url(tmp_path)
+    grid = {"optimizer": ["sgd", "adam", "adamw", "lamb"]}
+    study = store.open_study(url, "g", "lenet", ["optimizer=sgd,adam,adamw,lamb"], grid=grid, seed=0)
+    def failed(trial):
+        trial.suggest_categorical("optimizer", grid["optimizer"])
+        raise RuntimeError("stopped")
+    study.optimize(failed, n_trials=4, catch=(RuntimeError,))
+    barrier = threading.Barrier(4)
+
+    def worker():
+        own = store.open_study(url, "g", "lenet", ["optimizer=sgd,adam,adamw,lamb"], grid=grid, seed=0)
+        barrier.wait()
+        own.optimize(lambda t: (time.sleep(0.3), len(t.suggest_categorical("optimizer", grid["optimizer"])))[1],
+                     n_trials=1)
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _points(store.load(url, "g")) == ["adam", "adamw", "lamb", "sgd"]
+
+
 def _a_trial_with_a_finished_run(tmp_path, running: bool):
     """A study on SQLite whose trial 0 (lr=0.005) is failed, or running, and whose run finished."""
     import optuna
