@@ -245,14 +245,15 @@ def one_at_a_time(url: str) -> Iterator[None]:
     """The block runs in one command at a time for the study database `url` (recover's read, then
     add): a flock on a file beside a SQLite database (one machine's processes), a PostgreSQL advisory
     lock (every machine's); elsewhere (another database, Windows) nothing."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if path and not path.startswith(("file:", ":memory:")):
         try:
             import fcntl
         except ImportError:
             yield
             return
         # Not a flock on the database file itself: closing any descriptor of it drops SQLite's own locks.
-        with open(url.removeprefix("sqlite:///") + ".lock", "a") as f:
+        with open(path + ".lock", "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             yield
     elif url.startswith("postgresql"):
