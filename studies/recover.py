@@ -2,7 +2,7 @@
 in one line, and the runs go on to their end in their own folders. When the same command runs
 again, a trial left running or failed whose every seed's run did finish is written into the study
 as a complete trial with those runs' results: a finished run is never lost to the study. One command
-at a time recovers (store.one_at_a_time), so commands continuing a study together add it once."""
+at a time recovers (studies/exclusive.py), so commands continuing a study together add it once."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,7 @@ from typing import Sequence
 from core import run_folder
 from core.errors import UserError
 from studies import store
+from studies.exclusive import one_at_a_time
 
 
 def lost_database(e: BaseException) -> BaseException | None:
@@ -61,7 +62,7 @@ def recover(study, seeds: Sequence[int], url: str) -> list[int]:
     from optuna.trial import TrialState
 
     recovered = []
-    with store.one_at_a_time(url):
+    with one_at_a_time(url):
         trials = study.get_trials(deepcopy=False)  # read inside the lock: what an earlier command recovered too
         done = {t.user_attrs.get("recovered_from") for t in trials}
         for t in trials:

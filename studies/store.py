@@ -9,15 +9,16 @@ best trial are here too, so tune.py, the trial's run and the report agree on the
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from core.errors import RunInterrupted, UserError
+from studies.exclusive import one_at_a_time
+from studies.samplers import TAKEN, every_point_once, trial_seeded_tpe
 
 HEARTBEAT_S, GRACE_S = 20, 60
 SCHEMA_TRIES = 8  # opening a new database another process is creating: tries, 0.2 s more apart each (5.6 s)
@@ -120,10 +121,8 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     the train.py flags its trials pass through, recorded when the study is created."""
     import optuna
 
-    from studies.grid import EveryPointOnce  # here: it imports Optuna, which train.py's start does without
-
     store = storage(url)
-    sampler = (EveryPointOnce(grid, seed, exclusive=lambda: one_at_a_time(url)) if grid is not None
+    sampler = (every_point_once(grid, seed, exclusive=lambda: one_at_a_time(url)) if grid is not None
                else trial_seeded_tpe(seed))
     pruner = make_pruner(prune)
     wanted = {"model": model, "space": sorted(space), "grid": grid is not None}
@@ -176,40 +175,6 @@ def counts(study) -> dict[str, int]:
     return out
 
 
-def trial_seeded_tpe(seed: int | None):
-    """Optuna's TPE sampler, seeded anew for each trial from (seed, trial number). A sampler seeded
-    once per process draws the same sequence in every process: two workers, or a study continued by
-    the same command, would run the same parameters again. Trial numbers are the study's own (one
-    each, whichever process asks), so each trial gets its own draw, and a study stays repeatable."""
-    import optuna
-
-    class TrialSeeded(optuna.samplers.BaseSampler):
-        def __init__(self):
-            self._inner = optuna.samplers.TPESampler(seed=seed)
-
-        def before_trial(self, study, trial):
-            mixed = None if seed is None else (seed * 1_000_003 + trial.number) % 2**32
-            self._inner = optuna.samplers.TPESampler(seed=mixed)  # TPE keeps no state but its RNG
-            self._inner.before_trial(study, trial)
-
-        def infer_relative_search_space(self, study, trial):
-            return self._inner.infer_relative_search_space(study, trial)
-
-        def sample_relative(self, study, trial, search_space):
-            return self._inner.sample_relative(study, trial, search_space)
-
-        def sample_independent(self, study, trial, param_name, param_distribution):
-            return self._inner.sample_independent(study, trial, param_name, param_distribution)
-
-        def after_trial(self, study, trial, state, values):
-            self._inner.after_trial(study, trial, state, values)
-
-    return TrialSeeded()
-
-
-TAKEN = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")  # trials that count toward a study's total
-
-
 class Surplus(Exception):
     """A trial asked for after the study already held its total: failed at once, never run."""
 
@@ -238,38 +203,6 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
 
 STARTED: list[int] = []  # the trial ids this process's run_trials began (list.append: thread-safe)
 OWNER = "tune_owner"  # a trial's system attribute: the host and pid of the tune.py running it (studies/recover.py)
-
-
-@contextlib.contextmanager
-def one_at_a_time(url: str) -> Iterator[None]:
-    """The block runs in one command at a time for the study database `url` (recover's read, then
-    add): a flock on a file beside a SQLite database (one machine's processes), a PostgreSQL advisory
-    lock (every machine's); elsewhere (another database, Windows) nothing."""
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-    if path and not path.startswith(("file:", ":memory:")):
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        # Not a flock on the database file itself: closing any descriptor of it drops SQLite's own locks.
-        with open(path + ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield
-    elif url.startswith("postgresql"):
-        from sqlalchemy import text
-
-        with storage(url, heartbeat=False).engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_KEY})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
-    else:
-        yield
-
-
-ADVISORY_KEY = 0x636966617231  # PostgreSQL's advisory lock key for one_at_a_time: any fixed number ("cifar1")
 
 
 def count_line(counts: dict[str, int]) -> str:

@@ -416,7 +416,7 @@ def test_a_grid_continued_after_a_failure_runs_the_failed_point_not_another_twic
 def test_a_grid_point_recovered_from_a_finished_run_is_not_run_again(tmp_path):
     """The recovered trial has the point's values but no grid id, and its failed original no longer
     takes the point: the point is known by its values (green on Optuna's own sampler too, which
-    counts the failed original as visited; red when studies/grid.py reads only its own attribute)."""
+    counts the failed original as visited; red when studies/samplers.py reads only its own attribute)."""
     import optuna
 
     def lost(trial):  # its run finished, but its command lost the database (studies/recover.py)
