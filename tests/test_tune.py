@@ -522,6 +522,15 @@ def test_a_running_trial_is_recovered_only_once_its_command_is_gone(tmp_path):
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].value == 0.5
 
 
+def test_the_study_lock_is_a_file_beside_a_sqlite_database_and_none_for_an_in_memory_one(tmp_path, monkeypatch):
+    from studies.exclusive import one_at_a_time
+
+    monkeypatch.chdir(tmp_path)
+    with one_at_a_time("sqlite:///:memory:"), one_at_a_time("sqlite:///o.db"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.db.lock"]  # no ':memory:.lock' in the working folder
+
+
 def test_commands_started_together_on_a_new_database_all_open_it(tmp_path):
     """Optuna creates a new database's tables without a lock: of six processes opening one new SQLite
     file at the same moment, all but one often failed ('table studies already exists', a duplicate
