@@ -26,7 +26,6 @@ a time (and some rows change two keys together: Adam with its own lr, no BatchNo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -39,38 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODEL = "vgg_bn"
-# (row, the assignment's suggestion it answers, train.py flags). The defaults are SGD + Nesterov at
-# lr 0.2, weight decay 5e-4, label smoothing 0.1, warmup + linear decay, crop + flip, BatchNorm,
-# four blocks of two 3x3 convs (32-256 wide) with max pooling, global max pool, one linear layer.
-ROWS = [
-    ("full", "the defaults", []),
-    ("kernel_size5", "filter size: 5x5 instead of 3x3", ["--set", "kernel_size=5"]),
-    ("width0.5", "number of filters: half (16-128)", ["--set", "width=0.5"]),
-    ("stride", "strided convolutions instead of max pooling", ["--set", "downsample=stride"]),
-    ("no_batchnorm", "no batch normalization", ["--set", "batchnorm=false"]),
-    ("no_batchnorm_lr0.02", "no batch normalization, lr retuned to 0.02", ["--set", "batchnorm=false", "lr=0.02"]),
-    ("one_conv", "(conv-relu-pool)xN: one conv per block", ["--set", "convs_per_block=1"]),
-    ("three_blocks", "three blocks instead of four", ["--set", "blocks=3"]),
-    ("dense2", "(affine)xM after the convs: two hidden layers of 512", ["--set", "dense_layers=2"]),
-    ("pre_activation", "(batchnorm-relu-conv)xN", ["--set", "order=bn_relu_conv"]),
-    ("no_weight_decay", "no L2 weight decay", ["--set", "weight_decay=0"]),
-    ("dropout0.3", "dropout 0.3 before the classifier", ["--set", "dropout=0.3"]),
-    ("block_dropout0.1", "dropout 0.1 after every block", ["--set", "block_dropout=0.1"]),
-    ("xavier", "Xavier initialization", ["--set", "init=xavier"]),
-    ("kaiming", "Kaiming initialization", ["--set", "init=kaiming"]),
-    ("adam", "Adam (lr 1e-3) instead of SGD + Nesterov", ["--set", "optimizer=adam", "lr=0.001"]),
-    ("adamw", "AdamW (lr 1e-3, decoupled weight decay 0.05)", ["--set", "optimizer=adamw", "lr=0.001", "weight_decay=0.05"]),
-    ("no_schedule", "no schedule: a constant lr", ["--set", "schedule=none"]),
-    ("onecycle", "one-cycle schedule", ["--set", "schedule=onecycle"]),
-    ("cosine", "cosine schedule", ["--set", "schedule=cosine"]),
-    ("no_label_smoothing", "no label smoothing", ["--set", "label_smoothing=0"]),
-    ("no_augmentation", "no crop and flip", ["--no-augment"]),
-    ("cutout16", "Cutout, 16 px", ["--set", "cutout=16"]),
-    ("mixup0.2", "MixUp, alpha 0.2", ["--set", "mixup=0.2"]),
-    ("cutmix1", "CutMix, alpha 1", ["--set", "cutmix=1"]),
-]
-NAMES = [name for name, _, _ in ROWS]
+from experiments.ablation_folders import (claim, finished_run, record_path, running_elsewhere,  # noqa: E402
+                                          unfinished_run)
+from experiments.ablation_rows import MODEL, NAMES, ROWS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -81,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--records", default=str(ROOT / "results" / "ablation"), help="the finished runs' metrics.json copies")
     p.add_argument("--out", default=str(ROOT / "results" / "ablation.md"), help="the table written at the end")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds per row (default 0 1 2)")
-    p.add_argument("--rows", nargs="+", choices=NAMES, metavar="ROW", help="only these rows (default all; --list names them)")
+    p.add_argument("--rows", nargs="+", choices=NAMES, metavar="ROW", help="only these rows, run in this order (default all; --list names them)")
     p.add_argument("--list", action="store_true", help="print the rows with their commands and missing runs, and exit")
     p.add_argument("--table-only", action="store_true", help="only rewrite --out from the records")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
@@ -95,67 +65,24 @@ def parse_args(argv=None):
     return args, passthrough
 
 
-def record_path(records: Path, row: str, seed: int) -> Path:
-    return records / f"{row}_seed{seed}.json"
-
-
-def _unfinished(logdir: Path, row: str, seed: int) -> list[Path]:
-    """The folders of this row and seed whose run has not finished (stopped, or still running)."""
-    runs = sorted((logdir / row / MODEL).glob("version_*/metrics.json"))
-    return [m.parent for m in runs if (r := json.loads(m.read_text())).get("seed") == seed and r.get("status") != "finished"]
-
-
-def unfinished_run(logdir: Path, row: str, seed: int) -> Path | None:
-    """A folder of this row and seed that stopped after a finished epoch (it has last.ckpt)."""
-    return next((r for r in _unfinished(logdir, row, seed) if (r / "checkpoints" / "last.ckpt").exists()), None)
-
-
-def running_elsewhere(logdir: Path, row: str, seed: int) -> Path | None:
-    """A folder of this row and seed that a live train.py is writing (its lock held): another ablation
-    on the same LOGDIR (a second terminal, one command per GPU) has it, and copies its record."""
-    from core import run_folder
-
-    return next((r for r in _unfinished(logdir, row, seed) if run_folder.busy(r)), None)
-
-
-def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
-    for metrics in sorted((logdir / row / MODEL).glob("version_*/metrics.json"), reverse=True):
-        m = json.loads(metrics.read_text())
-        if m.get("seed") == seed and m.get("status") == "finished":
-            return metrics
-    return None
-
-
 def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int, env: dict | None = None,
             count: str = "") -> int:
-    """The run of (row, seed) to its end, resumed if it stopped, and its record copied. With `env`
-    (--parallel), in that environment, its output into LOGDIR/<row>/seed<S>.log."""
+    """The run of (row, seed) to its end, resumed if it stopped, and its record copied; left alone
+    while another process has it. With `env` (--parallel), in that environment, its output into
+    LOGDIR/<row>/seed<S>.log."""
     logdir, records = Path(args.logdir), Path(args.records)
-    if finished_run(logdir, row, seed) is None:
-        elsewhere = running_elsewhere(logdir, row, seed)
+    with claim(logdir, row, seed) as mine:
+        elsewhere = None if mine else logdir / row
+        if mine and finished_run(logdir, row, seed) is None:
+            elsewhere = running_elsewhere(logdir, row, seed)  # a train.py started by hand, say
         if elsewhere is not None:  # resuming it would fail on its lock; a new run would repeat it
             print(f"{count}=== {row}, seed {seed}: another process is running it in {elsewhere}; left to it", flush=True)
             return 0
-        stopped = unfinished_run(logdir, row, seed)
-        cmd = ([sys.executable, "train.py", "--resume", str(stopped)] if stopped else
-               [sys.executable, "train.py", "--model", MODEL, "--data-dir", args.data_dir, "--logdir", str(logdir / row),
-                "--seed", str(seed), *flags, *passthrough])
-        if env is None:
-            print(f"{count}=== {row}, seed {seed}: {' '.join(cmd[1:])}", flush=True)
-            rc = call(cmd, cwd=ROOT)
-        else:
-            log, start = logdir / row / f"seed{seed}.log", time.time()
-            log.parent.mkdir(parents=True, exist_ok=True)
-            print(f"{count}=== {row}, seed {seed} started ({''.join(f'{k}={v}; ' for k, v in env.items())}output in {log})",
-                  flush=True)
-            with open(log, "a") as out:
-                rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-            said = f": {last_line(log)}" if rc not in (0, 130) else ""  # its error, which is in the log, not here
-            print(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
-                  f"{(time.time() - start) / 60:.1f} min{said}", flush=True)
-        if rc != 0:
-            return rc
-    finished = finished_run(logdir, row, seed)
+        if finished_run(logdir, row, seed) is None:
+            rc = start(args, passthrough, row, flags, seed, env, count)
+            if rc != 0:
+                return rc
+        finished = finished_run(logdir, row, seed)
     if finished is None:  # exit code 0 without a finished record: say so rather than fail copying nothing
         print(f"=== {row}, seed {seed}: the run ended, but no finished metrics.json of it is in {logdir / row}",
               file=sys.stderr)
@@ -163,6 +90,28 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
     records.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(finished, record_path(records, row, seed))
     return 0
+
+
+def start(args, passthrough: list[str], row: str, flags: list[str], seed: int, env: dict | None, count: str) -> int:
+    """train.py for (row, seed): resumed from its stopped folder if it has one, else a new run; its exit code."""
+    logdir = Path(args.logdir)
+    stopped = unfinished_run(logdir, row, seed)
+    cmd = ([sys.executable, "train.py", "--resume", str(stopped)] if stopped else
+           [sys.executable, "train.py", "--model", MODEL, "--data-dir", args.data_dir, "--logdir", str(logdir / row),
+            "--seed", str(seed), *flags, *passthrough])
+    if env is None:
+        print(f"{count}=== {row}, seed {seed}: {' '.join(cmd[1:])}", flush=True)
+        return call(cmd, cwd=ROOT)
+    log, began = logdir / row / f"seed{seed}.log", time.time()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{count}=== {row}, seed {seed} started ({''.join(f'{k}={v}; ' for k, v in env.items())}output in {log})",
+          flush=True)
+    with open(log, "a") as out:
+        rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    said = f": {last_line(log)}" if rc not in (0, 130) else ""  # its error, which is in the log, not here
+    print(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
+          f"{(time.time() - began) / 60:.1f} min{said}", flush=True)
+    return rc
 
 
 # A run started as `python -c GUARD PID train.py ARGS`: it asks the kernel for SIGTERM when this process
@@ -244,7 +193,8 @@ def run_missing(args, passthrough: list[str], missing: list) -> int:
 def main(argv=None) -> int:
     args, passthrough = parse_args(argv)
     records = Path(args.records)
-    chosen = [r for r in ROWS if not args.rows or r[0] in args.rows]
+    by_name = dict((r[0], r) for r in ROWS)  # --rows in the order given: what a user wants first runs first
+    chosen = [by_name[n] for n in dict.fromkeys(args.rows)] if args.rows else ROWS
     missing = [(row, flags, s) for row, _, flags in chosen for s in args.seeds if not record_path(records, row, s).exists()]
     if args.list:
         for row, what, flags in chosen:

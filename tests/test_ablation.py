@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import train
-from experiments import ablation, ablation_table
+from experiments import ablation, ablation_folders, ablation_table
 
 
 @pytest.fixture
@@ -225,6 +225,31 @@ def test_a_run_another_ablation_is_writing_is_left_to_it(tmp_path, monkeypatch, 
     assert seen["calls"] == [("full", 1, None)]
     assert f"full, seed 0: another process is running it in {theirs}; left to it" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "records").iterdir()) == ["full_seed1.json"]
+
+
+def test_a_run_another_ablation_has_taken_is_left_to_it_before_its_folder_exists(tmp_path, monkeypatch, capsys):
+    """Two ablations on one LOGDIR: the second finds the first's (row, seed) in the tens of seconds before
+    its train.py has a folder to lock (reading the data). It ran it a second time; now the first's claim
+    says it is taken. The claim goes with its process (a flock), and is never one's own."""
+    logs = tmp_path / "logs"
+    seen = _fake_runs(monkeypatch, logs)
+    argv = ["--data-dir", "d", "--logdir", str(logs), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "a.md"), "--rows", "full", "--seeds", "0", "1", "--gpus", "0"]
+    with ablation_folders.claim(logs, "full", 0) as mine:  # the other ablation, its run still starting
+        assert mine
+        assert ablation.main(argv) == 0
+    assert seen["calls"] == [("full", 1, None)]
+    assert f"full, seed 0: another process is running it in {logs / 'full'}; left to it" in capsys.readouterr().out
+    assert ablation.main(argv) == 0  # the claim gone with its holder: seed 0 runs now
+    assert seen["calls"] == [("full", 1, None), ("full", 0, None)]
+
+
+def test_rows_run_in_the_order_given(tmp_path, monkeypatch):
+    seen = _fake_runs(monkeypatch, tmp_path / "logs")
+    argv = ["--data-dir", "d", "--logdir", str(tmp_path / "logs"), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "a.md"), "--rows", "cutmix1", "full", "cutmix1", "--seeds", "0", "--gpus", "0"]
+    assert ablation.main(argv) == 0
+    assert seen["calls"] == [("cutmix1", 0, None), ("full", 0, None)]
 
 
 def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_others(tmp_path, monkeypatch, capsys):

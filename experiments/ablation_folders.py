@@ -1,0 +1,68 @@
+"""Which of LOGDIR's run folders belong to an ablation's (row, seed), and in what state: finished
+(its record is copied), stopped after an epoch (resumed), or being written by a live train.py (left
+to it). experiments/ablation.py asks these before it starts a run; `claim` makes "before" safe
+against a second ablation on the same LOGDIR."""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator
+
+from experiments.ablation_rows import MODEL
+
+
+def record_path(records: Path, row: str, seed: int) -> Path:
+    return records / f"{row}_seed{seed}.json"
+
+
+def _unfinished(logdir: Path, row: str, seed: int) -> list[Path]:
+    """The folders of this row and seed whose run has not finished (stopped, or still running)."""
+    runs = sorted((logdir / row / MODEL).glob("version_*/metrics.json"))
+    return [m.parent for m in runs if (r := json.loads(m.read_text())).get("seed") == seed and r.get("status") != "finished"]
+
+
+def unfinished_run(logdir: Path, row: str, seed: int) -> Path | None:
+    """A folder of this row and seed that stopped after a finished epoch (it has last.ckpt)."""
+    return next((r for r in _unfinished(logdir, row, seed) if (r / "checkpoints" / "last.ckpt").exists()), None)
+
+
+def running_elsewhere(logdir: Path, row: str, seed: int) -> Path | None:
+    """A folder of this row and seed that a live train.py is writing (its lock held): a run started
+    by hand, or by an ablation older than `claim`."""
+    from core import run_folder
+
+    return next((r for r in _unfinished(logdir, row, seed) if run_folder.busy(r)), None)
+
+
+def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
+    for metrics in sorted((logdir / row / MODEL).glob("version_*/metrics.json"), reverse=True):
+        m = json.loads(metrics.read_text())
+        if m.get("seed") == seed and m.get("status") == "finished":
+            return metrics
+    return None
+
+
+@contextlib.contextmanager
+def claim(logdir: Path, row: str, seed: int) -> Iterator[bool]:
+    """Whether this process has (row, seed) to itself while the block runs: a flock on
+    LOGDIR/<row>/.seed<S>.claim, which the kernel drops when the process dies (kill -9 included).
+
+    Why not only `running_elsewhere`: a run's folder shows its lock only once train.py has read the
+    data and written metrics.json, tens of seconds after it started; two ablations on one LOGDIR
+    (a second terminal, one command per GPU) both took a (row, seed) in that gap and ran it twice.
+    Where flock does not exist (Windows), always True, as before."""
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    path = logdir / row / f".seed{seed}.claim"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
