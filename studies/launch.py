@@ -54,6 +54,17 @@ def die_with_parent(parent: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def gone(pid: int) -> bool:
+    """Whether no process of this machine has this pid (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class _Forked:
     """A multiprocessing.Process as a Popen: wait() is its exit code, negative for a signal."""
 

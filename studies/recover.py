@@ -5,7 +5,6 @@ as a complete trial with those runs' results: a finished run is never lost to th
 at a time recovers (studies/exclusive.py), so commands continuing a study together add it once."""
 from __future__ import annotations
 
-import os
 import socket
 import statistics
 import sys
@@ -17,6 +16,7 @@ from core import run_folder
 from core.errors import UserError
 from studies import store
 from studies.exclusive import one_at_a_time
+from studies.launch import gone
 
 
 def lost_database(e: BaseException) -> BaseException | None:
@@ -91,13 +91,7 @@ def _abandoned(trial) -> bool:
     owner = trial.system_attrs.get(store.OWNER) or {}
     if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
         return False
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: alive
-        return False
-    return False
+    return gone(owner["pid"])
 
 
 def _finished(run_dir, number: int) -> dict | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from core import run_folder
 from core.errors import UserError
-from studies.launch import start_train
+from studies.launch import gone, start_train
 
 ENV = "CIFAR_LIGHTNING_TRIAL"  # {"seed", "handoff", and for a trial: "storage", "study", "trial_id", "number", "prune", "report"}
 
@@ -33,7 +33,8 @@ def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None,
     the trial it is a seed of (trial_spec), None for a run of no trial; `env`: added to its
     environment. Ctrl-C reaches the child too (one process group), and a KeyboardInterrupt here (a signal to this process alone) is passed on as
     SIGTERM; this waits for it to stop cleanly before the KeyboardInterrupt goes on."""
-    fd, handoff = tempfile.mkstemp(prefix="run_dir_", suffix=".txt")
+    _sweep_handoffs()
+    fd, handoff = tempfile.mkstemp(prefix=f"{HANDOFF_PREFIX}{os.getpid()}-", suffix=".txt")
     os.close(fd)
     env = dict(os.environ, **(env or {}), **{ENV: json.dumps({**(spec or {}), "seed": seed, "handoff": handoff})})
     try:
@@ -53,6 +54,18 @@ def run_seed(argv: list[str], seed: int, spec: dict[str, Any] | None = None,
     except UserError:  # a record broken by a killed run: the run failed
         data = None
     return code, data, run_dir
+
+
+HANDOFF_PREFIX = "run_dir_"  # a hand-off file: <tmp>/run_dir_<tune.py's pid>-<random>.txt
+
+
+def _sweep_handoffs() -> None:
+    """Removes the hand-off files of tune.py commands that are gone: a command killed with -9 could not
+    remove its own (two per kill, forever, in a shared /tmp)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{HANDOFF_PREFIX}*-*.txt"):
+        pid = path.name[len(HANDOFF_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and gone(int(pid)):
+            path.unlink(missing_ok=True)
 
 
 def _handed_off(handoff: str) -> Path | None:

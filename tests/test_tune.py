@@ -522,6 +522,29 @@ def test_a_running_trial_is_recovered_only_once_its_command_is_gone(tmp_path):
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].value == 0.5
 
 
+def test_a_killed_commands_hand_off_files_are_removed_by_the_next_run(tmp_path, monkeypatch):
+    """A run's hand-off file (its folder's name, from train.py to tune.py) is removed by tune.py when
+    the run ends; kill -9 of tune.py left it in /tmp for good. The next run removes those of dead commands."""
+    import tempfile
+
+    from studies import trial
+
+    class Finished:
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(trial, "start_train", lambda argv, env: Finished())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    theirs = [tmp_path / f"run_dir_{dead.pid}-k9x_2.txt", tmp_path / f"run_dir_{os.getpid()}-live.txt",
+              tmp_path / "run_dir_abc.txt"]  # a killed command's, a live command's, not one of ours
+    for path in theirs:
+        path.write_text("/logs/lenet/version_0")
+    assert trial.run_seed(["--model", "lenet"], 0) == (0, None, None)
+    assert sorted(tmp_path.iterdir()) == sorted(theirs[1:])
+
+
 def test_the_study_lock_is_a_file_beside_a_sqlite_database_and_none_for_an_in_memory_one(tmp_path, monkeypatch):
     from studies.exclusive import one_at_a_time
 
