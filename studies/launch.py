@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -54,8 +55,18 @@ def die_with_parent(parent: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def machine() -> dict[str, str | None]:
+    """Where this process's pids mean something: the host name and the pid namespace. Containers on
+    one host often share its name (host networking) but not their pids."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # not Linux
+        namespace = None
+    return {"host": socket.gethostname(), "pid_namespace": namespace}
+
+
 def gone(pid: int) -> bool:
-    """Whether no process of this machine has this pid (another user's counts as alive)."""
+    """Whether no process of this machine (`machine()`) has this pid (another user's counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

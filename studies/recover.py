@@ -5,7 +5,6 @@ as a complete trial with those runs' results: a finished run is never lost to th
 at a time recovers (studies/exclusive.py), so commands continuing a study together add it once."""
 from __future__ import annotations
 
-import socket
 import statistics
 import sys
 import threading
@@ -16,7 +15,7 @@ from core import run_folder
 from core.errors import UserError
 from studies import store
 from studies.exclusive import one_at_a_time
-from studies.launch import gone
+from studies.launch import gone, machine
 
 
 def lost_database(e: BaseException) -> BaseException | None:
@@ -85,11 +84,12 @@ def recover(study, seeds: Sequence[int], url: str) -> list[int]:
 
 def _abandoned(trial) -> bool:
     """Whether the tune.py running this RUNNING trial is gone: its pid ended, where it ran on this
-    machine. Its runs having finished is not enough: the command may be between its last run's end
+    machine (host and pid namespace: a container beside this one has the host's name, not its pids). Its runs having finished is not enough: the command may be between its last run's end
     and telling the study. A trial of another machine's command is left to Optuna's heartbeat, which
     fails it once stale (60 s); the next command recovers it then."""
     owner = trial.system_attrs.get(store.OWNER) or {}
-    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+    here = machine()
+    if any(owner.get(k) != v for k, v in here.items()) or not isinstance(owner.get("pid"), int):
         return False
     return gone(owner["pid"])
 

@@ -10,7 +10,6 @@ best trial are here too, so tune.py, the trial's run and the report agree on the
 from __future__ import annotations
 
 import os
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Sequence
 
 from core.errors import RunInterrupted, UserError
 from studies.exclusive import one_at_a_time
+from studies.launch import machine
 from studies.samplers import TAKEN, every_point_once, trial_seeded_tpe
 
 HEARTBEAT_S, GRACE_S = 20, 60
@@ -187,7 +187,7 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
     nothing. Returns the trials run here."""
     def guarded(trial):
         STARTED.append(trial._trial_id)
-        trial.storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
+        trial.storage.set_trial_system_attr(trial._trial_id, OWNER, {**machine(), "pid": os.getpid()})
         before = sum(t.number < trial.number and t.state.name in TAKEN for t in study.get_trials(deepcopy=False))
         if before >= total:
             trial.set_user_attr("surplus", f"the study already held its {total} trials; nothing was run")
@@ -202,7 +202,7 @@ def run_trials(study, objective, total: int, most: int | None = None, catch=()) 
 
 
 STARTED: list[int] = []  # the trial ids this process's run_trials began (list.append: thread-safe)
-OWNER = "tune_owner"  # a trial's system attribute: the host and pid of the tune.py running it (studies/recover.py)
+OWNER = "tune_owner"  # a trial's system attribute: the machine and pid of the tune.py running it (studies/recover.py)
 
 
 def count_line(counts: dict[str, int]) -> str:

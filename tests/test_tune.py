@@ -504,19 +504,23 @@ def test_commands_recovering_a_finished_run_at_once_add_it_to_the_study_once(tmp
 
 def test_a_running_trial_is_recovered_only_once_its_command_is_gone(tmp_path):
     """A trial still running whose run finished: its command may be about to tell the study (a second
-    command recovering it then failed it under the first). Recovered once that command's pid is gone."""
+    command recovering it then failed it under the first). Recovered once that command's pid is gone,
+    where that pid is one of this machine's (not another container's with the same host name)."""
     from studies import recover, store
+    from studies.launch import machine
 
     url, study = _a_trial_with_a_finished_run(tmp_path, running=True)
     trial_id = study.trials[0]._trial_id
-    study._storage.set_trial_system_attr(trial_id, store.OWNER, {"host": __import__("socket").gethostname(),
-                                                                 "pid": os.getpid()})
+    study._storage.set_trial_system_attr(trial_id, store.OWNER, {**machine(), "pid": os.getpid()})
     assert recover.recover(store.load(url, "s"), [0], url) == []  # this process, alive
     assert study.trials[0].state.name == "RUNNING"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    study._storage.set_trial_system_attr(trial_id, store.OWNER, {"host": __import__("socket").gethostname(),
+    # A container on this host with the host's name: its pids are not ours, its command may well live.
+    study._storage.set_trial_system_attr(trial_id, store.OWNER, {**machine(), "pid_namespace": "pid:[1]",
                                                                  "pid": gone.pid})
+    assert recover.recover(store.load(url, "s"), [0], url) == []  # left to Optuna's heartbeat
+    study._storage.set_trial_system_attr(trial_id, store.OWNER, {**machine(), "pid": gone.pid})
     assert recover.recover(store.load(url, "s"), [0], url) == [0]
     trials = store.load(url, "s").trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].value == 0.5
