@@ -27,23 +27,34 @@ def load(records: Path, rows) -> list[dict]:
     return runs
 
 
-def summary(runs: list[dict], rows) -> list[str]:
-    """Which change helped most and which hurt most, beyond seed noise, among rows with MIN_SEEDS."""
+def verdicts(runs: list[dict], rows) -> dict | None:
+    """Each row with MIN_SEEDS against the defaults (Welch's interval), sorted into better, worse, noise
+    (did not matter) and unsure; None while the defaults have fewer than MIN_SEEDS seeds."""
     from studies.verdict import welch
 
     accs = {name: [m["final"]["test_acc"] for m in runs if m["ablation_row"] == name] for name, _, _ in rows}
-    what = {name: text for name, text, _ in rows}
     ref = accs["full"]
     if len(ref) < MIN_SEEDS:
-        return [f"No conclusions yet: the defaults have {len(ref)} of the {MIN_SEEDS} seeds a comparison needs."]
-    verdicts = {name: welch(a, ref) for name, a in accs.items() if name != "full" and len(a) >= MIN_SEEDS}
-    text = lambda name: f"{what[name]} (`{name}`, {verdicts[name].text()})"
-    better = sorted((n for n, v in verdicts.items() if v.low > 0), key=lambda n: -verdicts[n].diff)
-    worse = sorted((n for n, v in verdicts.items() if v.high < 0), key=lambda n: verdicts[n].diff)
-    noise = [n for n, v in verdicts.items() if v.noise and -MARGIN <= v.low and v.high <= MARGIN]
-    unsure = [n for n, v in verdicts.items() if v.noise and n not in noise]
+        return None
+    found = {name: welch(a, ref) for name, a in accs.items() if name != "full" and len(a) >= MIN_SEEDS}
+    noise = [n for n, v in found.items() if v.noise and -MARGIN <= v.low and v.high <= MARGIN]
+    return {"accs": accs, "ref": ref, "verdicts": found,
+            "better": sorted((n for n, v in found.items() if v.low > 0), key=lambda n: -found[n].diff),
+            "worse": sorted((n for n, v in found.items() if v.high < 0), key=lambda n: found[n].diff),
+            "noise": noise, "unsure": [n for n, v in found.items() if v.noise and n not in noise]}
+
+
+def summary(runs: list[dict], rows) -> list[str]:
+    """Which change helped most and which hurt most, beyond seed noise, among rows with MIN_SEEDS."""
+    found = verdicts(runs, rows)
+    what = {name: text for name, text, _ in rows}
+    if found is None:
+        n = sum(m["ablation_row"] == "full" for m in runs)
+        return [f"No conclusions yet: the defaults have {n} of the {MIN_SEEDS} seeds a comparison needs."]
+    accs, ref, better, worse, noise, unsure = (found[k] for k in ("accs", "ref", "better", "worse", "noise", "unsure"))
+    text = lambda name: f"{what[name]} (`{name}`, {found['verdicts'][name].text()})"
     lines = [f"Test accuracy against the defaults' {100 * statistics.mean(ref):.2f}% (n={len(ref)}), "
-             f"{len(verdicts)} of {len(rows) - 1} suggestions measured over {MIN_SEEDS}+ seeds:"]
+             f"{len(found['verdicts'])} of {len(rows) - 1} suggestions measured over {MIN_SEEDS}+ seeds:"]
     lines.append(f"- **Helped most**: {text(better[0])}." if better else
                  "- **Nothing beat the defaults** beyond seed noise.")
     lines += [f"- Also better: {', '.join(text(n) for n in better[1:])}."] if better[1:] else []
@@ -82,6 +93,19 @@ def tta_table(runs: list[dict]) -> str:
     return "\n".join(lines) if len(lines) > 2 else "(no full run whose best epoch is its last yet)"
 
 
+def _figure(runs: list[dict], rows, out: Path) -> list[str]:
+    """OUT's figure (OUT with .png), written, and the lines that show it; none before any verdict
+    (and a figure of an earlier table removed, not left to contradict this one)."""
+    from experiments.ablation_figure import interval_figure
+
+    found, png = verdicts(runs, rows), Path(out).with_suffix(".png")
+    png.unlink(missing_ok=True)
+    if not found or not found["verdicts"]:
+        return []
+    interval_figure(found, statistics.mean(found["ref"]), len(found["ref"]), MARGIN, png)
+    return [f"![Each suggestion's test accuracy against the defaults, with its 95% interval]({png.name})", ""]
+
+
 def write(records: Path, out: Path, rows, model: str) -> None:
     from report.tables import results_table
 
@@ -90,7 +114,7 @@ def write(records: Path, out: Path, rows, model: str) -> None:
     where = Counter((m["device"], (m.get("environment") or {}).get("git_commit", "?")[:7]) for m in runs)
     rel = lambda p: Path(p).resolve().relative_to(Path(out).resolve().parent) if Path(p).resolve().is_relative_to(Path(out).resolve().parent) else p
     doc = [f"# {model} ablation: task 2(e), every suggestion of the assignment against the defaults", "",
-           *summary(runs, rows), "",
+           *summary(runs, rows), "", *_figure(runs, rows, out),
            f"Full default-length runs (10 epochs) on the shared JPEG copy of CIFAR-10 (45,000 / 5,000 split "
            f"by the seed, the 10,000 test images), one process a run, made and continued by", "",
            "    python experiments/ablation.py --data-dir <copy>     # --list: the rows and the runs still missing", "",

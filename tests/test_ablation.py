@@ -98,6 +98,39 @@ def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_w
         "No conclusions yet")
 
 
+def test_the_figure_shows_each_verdict_best_on_top_and_far_rows_at_the_edge(tmp_path):
+    """results/ablation.png: a row per suggestion with its verdict, none without 3 seeds; a row too far
+    for the axis (no BatchNorm: -76 points) drawn at its edge with its number, not off the picture."""
+    from experiments.ablation_figure import interval_figure
+
+    rows = [("full", "", []), ("best", "", []), ("worse", "", []), ("same", "", []), ("once", "", []),
+            ("small_loss", "", []), ("wild", "", [])]
+    found = ablation_table.verdicts(_runs({"full": [0.807, 0.81, 0.813], "best": [0.83, 0.84, 0.85],
+                                           "worse": [0.50, 0.51, 0.52], "same": [0.808, 0.812, 0.81],
+                                           "once": [0.99], "small_loss": [0.79, 0.795, 0.80],
+                                           "wild": [0.85, 0.30, 0.84]}), rows)
+    drawn = interval_figure(found, 0.81, 3, ablation_table.MARGIN, tmp_path / "a.png")
+    assert drawn == [("best", "better", False), ("same", "noise", False), ("small_loss", "worse", False),
+                     ("wild", "unsure", True), ("worse", "worse", True)]
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_table_shows_its_figure_and_drops_one_it_no_longer_has(tmp_path):
+    records, out = tmp_path / "records", tmp_path / "ablation.md"
+    records.mkdir()
+    template = json.loads((ablation.ROOT / "results" / "ablation" / "full_seed0.json").read_text())
+    for row, accs in {"full": [0.85, 0.86, 0.87], "adam": [0.84, 0.845, 0.85]}.items():
+        for seed, acc in enumerate(accs):
+            record = {**template, "seed": seed, "final": {**template["final"], "test_acc": acc}}
+            (records / f"{row}_seed{seed}.json").write_text(json.dumps(record))
+    ablation_table.write(records, out, ablation.ROWS, "vgg_bn")
+    assert "![Each suggestion's test accuracy against the defaults, with its 95% interval](ablation.png)" \
+        in out.read_text() and (tmp_path / "ablation.png").is_file()
+    (records / "full_seed2.json").unlink()  # two seeds of the defaults: no verdicts, so no figure
+    ablation_table.write(records, out, ablation.ROWS, "vgg_bn")
+    assert "ablation.png" not in out.read_text() and not (tmp_path / "ablation.png").exists()
+
+
 def test_the_committed_records_are_the_ablation_rows_and_finished_runs():
     names = {name for name, _, _ in ablation.ROWS}
     for f in (ablation.ROOT / "results" / "ablation").glob("*.json"):
