@@ -11,7 +11,7 @@
     python visualize.py table   RUN_DIR... [--baseline RUN_DIR] # the Markdown results table; with 2+ seeds a group,
                                                                 # its difference to the reference: gain or seed noise
     python visualize.py study   [LOGDIR] [--storage URL] [--study NAME]  # a tune.py study: trials, best, figures
-    python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...] [--format md,pdf,tex]
+    python visualize.py report  [LOGDIR] [--out DIR] [--dataset NAME] [--runs RUN_DIR...] [--format md,pdf,tex] [--ablation RECORDS]
                                   # the report, for one data set: each model's latest experiment, seeds merged
 
 Never reads TensorBoard's event files. Bad input: a one-line error and exit code 2. The drawing code
@@ -77,6 +77,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     r.add_argument("--runs", nargs="+", metavar="RUN_DIR",
                    help="the runs to report on, instead of each model's latest experiment (runs of one model "
                         "that differ only in their seed are merged)")
+    r.add_argument("--ablation", type=Path, metavar="RECORDS",
+                   help="answer 2e with the verdicts of an ablation's records folder (experiments/ablation.py's "
+                        "--records, e.g. results/ablation): its summary and figure")
     return p.parse_args(argv)
 
 
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             for path in document.write_report(Path(args.logdir), Path(args.out), args.compare, args.dataset, args.runs,
-                                              args.format):
+                                              args.format, args.ablation):
                 print(path)
             return 0
         out = Path(args.out)

@@ -35,14 +35,16 @@ FORMATS = ("md", "pdf", "tex")
 
 
 def write_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, dataset: str | None = None,
-                 named: Sequence[str] | None = None, formats: Sequence[str] = ("md",)) -> list[Path]:
-    """The report as report.md, report.pdf and/or latex/report.tex (FORMATS), one set of figures for all."""
-    page = build_report(logdir, out, compare, dataset, named)
+                 named: Sequence[str] | None = None, formats: Sequence[str] = ("md",),
+                 ablation: Path | None = None) -> list[Path]:
+    """The report as report.md, report.pdf and/or latex/report.tex (FORMATS), one set of figures for all;
+    `ablation`: an ablation's records folder, whose verdicts answer 2e."""
+    page = build_report(logdir, out, compare, dataset, named, ablation)
     return [write_format(page, fmt) for fmt in formats]
 
 
 def build_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, dataset: str | None = None,
-                 named: Sequence[str] | None = None) -> Page:
+                 named: Sequence[str] | None = None, ablation: Path | None = None) -> Page:
     """The report's page (its figures drawn into out/figures) in the order of the assignment's items,
     for one data set's runs (report/runs.py); items without a run say how to make one. Which section a
     model belongs to is its registered `role`."""
@@ -62,7 +64,7 @@ def build_report(logdir: Path, out: Path, compare: Sequence[str] | None = None, 
           "best checkpoint's (by validation accuracy), re-scored with the model's TTA. " + note,
           results_table(every))
     _baseline_section(r, latest, roles["baseline"])
-    _custom_section(r, latest, roles["custom"], pool)
+    _custom_section(r, latest, roles["custom"], pool, ablation)
     _transfer_section(r, latest, roles["transfer"], compare)
     if (logdir / "optuna.db").is_file():
         from report.study import report_section
@@ -142,10 +144,12 @@ def _baseline_section(r: Page, latest: dict, names: list[str]) -> None:
     r.discuss([f"{runs[0]['model']}: {p['total']:,} parameters, {p['trainable']:,} trained"] + facts.filters(runs[0]["model"], shown))
 
 
-def _custom_section(r: Page, latest: dict, custom: list[str], pool: list[dict]) -> None:
+def _custom_section(r: Page, latest: dict, custom: list[str], pool: list[dict], ablation: Path | None) -> None:
     r.add("## 2. Custom CNNs")
     if not custom:
-        r.missing("2a-2e", _example("custom", "vgg_bn"))
+        r.missing("2a-2d" if ablation else "2a-2e", _example("custom", "vgg_bn"))
+        if ablation:
+            _what_helped(r, pool, ablation)
         return
     r.add("### 2a. Architectures and training details")
     for n in custom:
@@ -157,7 +161,16 @@ def _custom_section(r: Page, latest: dict, custom: list[str], pool: list[dict]) 
     best = max(custom, key=lambda n: _accuracy(latest[n]))
     r.add(f"### 2c/2d. Curves of the best custom model ({best})")
     r.curves(latest[best], "The most accurate custom model by test accuracy.")
+    _what_helped(r, pool, ablation)
+
+
+def _what_helped(r: Page, pool: list[dict], ablation: Path | None) -> None:
+    """2e: the ablation's verdicts where one is named (report/ablation.py), and the facts of the logdir's runs."""
     r.add("### 2e. What helped, what did not")
+    if ablation is not None:
+        from report.ablation import section
+
+        section(r, ablation)
     r.discuss(facts.ablation([m for m in pool if _role(m["model"]) == "custom"]))
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import train
 from experiments import ablation, ablation_folders, ablation_table
+from report import ablation as verdict_lines
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_w
     rows = [("full", "the defaults", []), ("better", "a gain", []), ("best", "a big gain", []),
             ("worse", "a loss", []), ("same", "no change", []), ("once", "one seed", []),
             ("wild", "seeds that disagree", [])]
-    lines = ablation_table.summary(_runs({"full": [0.807, 0.81, 0.813], "better": [0.83, 0.84, 0.85],
+    lines = verdict_lines.summary(_runs({"full": [0.807, 0.81, 0.813], "better": [0.83, 0.84, 0.85],
                                           "best": [0.90, 0.91, 0.92], "worse": [0.50, 0.51, 0.52],
                                           "same": [0.808, 0.812, 0.81], "once": [0.99],
                                           "wild": [0.85, 0.30, 0.84]}), rows)
@@ -88,28 +89,28 @@ def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_w
     assert "- **Undecided** (the interval holds zero, but also changes of more than 1 pt; the seeds spread too " \
            "far for 3 to decide): seeds that disagree (`wild`, -14.67 pts [" in text
     assert "; seeds 85.00% 30.00% 84.00%." in text  # some above the defaults' range: nothing said of all
-    low = ablation_table.summary(_runs({"full": [0.80, 0.81, 0.82], "wild": [0.75, 0.30, 0.79]}), rows[:1] + rows[-1:])
+    low = verdict_lines.summary(_runs({"full": [0.80, 0.81, 0.82], "wild": [0.75, 0.30, 0.79]}), rows[:1] + rows[-1:])
     assert "; seeds 75.00% 30.00% 79.00%: all below the defaults' lowest (80.00%)." in low[-1]
     assert "- Not measured over 3 seeds yet: `once` (n=1)." in text
     for row in ("best", "better", "worse", "same", "once", "wild"):  # each row in one line only: one verdict
         assert sum(f"`{row}`" in line for line in lines) == 1, row
     # Two seeds of the defaults: no conclusions at all.
-    assert ablation_table.summary(_runs({"full": [0.8, 0.81], "best": [0.9, 0.91, 0.92]}), rows[:2])[0].startswith(
+    assert verdict_lines.summary(_runs({"full": [0.8, 0.81], "best": [0.9, 0.91, 0.92]}), rows[:2])[0].startswith(
         "No conclusions yet")
 
 
 def test_the_figure_shows_each_verdict_best_on_top_and_far_rows_at_the_edge(tmp_path):
     """results/ablation.png: a row per suggestion with its verdict, none without 3 seeds; a row too far
     for the axis (no BatchNorm: -76 points) drawn at its edge with its number, not off the picture."""
-    from experiments.ablation_figure import interval_figure
+    from figures.ablation import interval_figure
 
     rows = [("full", "", []), ("best", "", []), ("worse", "", []), ("same", "", []), ("once", "", []),
             ("small_loss", "", []), ("wild", "", [])]
-    found = ablation_table.verdicts(_runs({"full": [0.807, 0.81, 0.813], "best": [0.83, 0.84, 0.85],
+    found = verdict_lines.verdicts(_runs({"full": [0.807, 0.81, 0.813], "best": [0.83, 0.84, 0.85],
                                            "worse": [0.50, 0.51, 0.52], "same": [0.808, 0.812, 0.81],
                                            "once": [0.99], "small_loss": [0.79, 0.795, 0.80],
                                            "wild": [0.85, 0.30, 0.84]}), rows)
-    drawn = interval_figure(found, 0.81, 3, ablation_table.MARGIN, tmp_path / "a.png")
+    drawn = interval_figure(found, 0.81, 3, verdict_lines.MARGIN, tmp_path / "a.png")
     assert drawn == [("best", "better", False), ("same", "noise", False), ("small_loss", "worse", False),
                      ("wild", "unsure", True), ("worse", "worse", True)]
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

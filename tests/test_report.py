@@ -96,6 +96,34 @@ def test_report_compare_chooses_the_pair_and_lists_missing_items(tiny_runs, tmp_
     assert "compare_vgg_bn-version_0_lenet-version_0.png" in report
 
 
+def test_2e_answers_with_a_named_ablations_verdicts_and_its_figure(two_data_sets, tmp_path, capsys):
+    """`--ablation RECORDS`: 2e says what the ablation's intervals allow and shows its figure; a folder
+    without the defaults' records is a one-line error."""
+    import json
+
+    from conftest import ROOT
+
+    records = tmp_path / "records"
+    records.mkdir()
+    template = json.loads((ROOT / "results" / "ablation" / "full_seed0.json").read_text())
+    for row, changes, accs in (("full", {}, [0.85, 0.86, 0.87]), ("adam", {"optimizer": "adam"}, [0.80, 0.805, 0.81])):
+        for seed, acc in enumerate(accs):
+            (records / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {**template, "seed": seed, "changes": changes, "final": {**template["final"], "test_acc": acc}}))
+    out = tmp_path / "out"
+    assert visualize.main(["report", str(two_data_sets), "--out", str(out), "--ablation", str(records)]) == 0
+    e = (out / "report.md").read_text().split("### 2e.")[1].split("## 3.")[0]
+    assert "From the ablation in `.../records`: vgg_bn's defaults against one change at a time, 6 full runs" in e
+    assert "- **Hurt most**: optimizer=adam (`adam`, -5.50 pts [" in e
+    assert "](figures/ablation.png)" in e and (out / "figures" / "ablation.png").stat().st_size > 5000
+    assert "Discussion: write yours here" in e  # the student's own words still have their place
+    (records / "full_seed0.json").rename(records / "other_seed0.json")
+    for name in ("full_seed1.json", "full_seed2.json"):
+        (records / name).unlink()
+    assert visualize.main(["report", str(two_data_sets), "--out", str(out), "--ablation", str(records)]) == 2
+    assert "no ablation records of the defaults (full_seed<N>.json) there" in capsys.readouterr().err
+
+
 def test_report_on_an_empty_logdir(tmp_path, capsys):
     assert visualize.main(["report", str(tmp_path)]) == 2
     assert "no runs" in capsys.readouterr().err

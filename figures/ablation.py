@@ -1,4 +1,4 @@
-"""results/ablation.png: results/ablation.md's verdicts as one picture for a report's 2(e): each row
+"""An ablation's verdicts as one picture (results/ablation.png, the report's 2e): each row
 measured over enough seeds, its test-accuracy difference to the defaults with Welch's 95% interval,
 best at the top, coloured by verdict, the "did not matter" band shaded."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ XLIM = (-6.0, 3.0)
 
 
 def interval_figure(found: dict, ref_mean: float, n_ref: int, margin: float, path: Path) -> list[tuple[str, str, bool]]:
-    """Draws `found` (experiments/ablation_table.verdicts) into `path`; returns its rows top to bottom
+    """Draws `found` (report/ablation.verdicts) into `path`; returns its rows top to bottom
     as (row, verdict, drawn at the edge)."""
     group = {n: g for g in COLORS for n in found[g]}
     rows = sorted(group, key=lambda n: found["verdicts"][n].diff)  # the first at the bottom
