@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from core.recipe import settings_text
 from core.run_folder import EPOCH_TAGS, FINAL_PREFIX, METRICS, STAGES, best_epoch, row_key
 
 # The best checkpoint's re-scored numbers: a group named to sort after the curves, not above them.
@@ -172,7 +173,7 @@ def flat_hparams(info: dict[str, Any]) -> dict[str, Any]:
 
     The HParams table opens with five columns ticked: the keys whose values differ between runs,
     by name. Capitalised, the four that say what a run is sort before every recipe key."""
-    changes = " ".join(f"{k}={v}" for k, v in info.get("changes", {}).items()) or "defaults"
+    changes = settings_text(info.get("changes", {}), "defaults", sep=" ")
     flat: dict[str, Any] = {"Model": info["model"], "Dataset": info["data"].get("dataset", "cifar10"),
                             "Seed": info["seed"], "Changed": changes, "precision": info["precision"]}
     if info.get("study"):  # a tune.py trial: compared with its study's other trials

@@ -43,6 +43,12 @@ class Key:
 TTA_LEVELS = {0: ("none", "none"), 1: ("flip", "horizontal flip"), 2: ("flip+translate", "flip + 1-pixel translations")}
 
 
+def settings_text(settings: dict[str, Any], none: str = "", sep: str = ", ") -> str:
+    """{"lr": 0.02, "batchnorm": False} -> "lr=0.02, batchnorm=False": how a run's changes to its
+    defaults (or any keys) read everywhere they are shown; `none` when there are none."""
+    return sep.join(f"{k}={v}" for k, v in settings.items()) or none
+
+
 def tta_name(level: Any) -> str:
     return TTA_LEVELS[level][0] if level in TTA_LEVELS else "?"
 

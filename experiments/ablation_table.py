@@ -42,8 +42,8 @@ def write(records: Path, out: Path, rows, model: str) -> None:
     rel = lambda p: Path(p).resolve().relative_to(Path(out).resolve().parent) if Path(p).resolve().is_relative_to(Path(out).resolve().parent) else p
     doc = [f"# {model} ablation: task 2(e), every suggestion of the assignment against the defaults", "",
            *summary(runs, rows), "", *_figure(runs, rows, out),
-           f"Full default-length runs (10 epochs) on the shared JPEG copy of CIFAR-10 (45,000 / 5,000 split "
-           f"by the seed, the 10,000 test images), one process a run, made and continued by", "",
+           "Full default-length runs (10 epochs) on the shared JPEG copy of CIFAR-10 (45,000 / 5,000 split "
+           "by the seed, the 10,000 test images), one process a run, made and continued by", "",
            "    python experiments/ablation.py --data-dir <copy>     # --list: the rows and the runs still missing", "",
            f"Each run's metrics.json is in [{rel(records)}/]({rel(records)}/) as `<row>_seed<N>.json`; this page is "
            f"`python experiments/ablation.py --table-only`. Runs by machine and commit (each record names its own; "

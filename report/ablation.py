@@ -14,6 +14,8 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from core.recipe import settings_text
+
 MIN_SEEDS = 3  # what a row needs before the summary draws a conclusion from it
 # "Did not matter" needs more than an interval holding zero: it must also rule out a difference that
 # would matter to a student, here one point either way. A row whose seeds disagree widely (a
@@ -36,7 +38,7 @@ def rows_from(records: Path) -> list[tuple[str, str, list]]:
     found: dict[str, str] = {}
     for f in sorted(Path(records).glob("*_seed*.json")):
         changes = json.loads(f.read_text()).get("changes") or {}
-        found.setdefault(f.stem.rsplit("_seed", 1)[0], ", ".join(f"{k}={v}" for k, v in changes.items()) or "the defaults")
+        found.setdefault(f.stem.rsplit("_seed", 1)[0], settings_text(changes, "the defaults"))
     return sorted(((name, what, []) for name, what in found.items()), key=lambda r: r[0] != "full")
 
 

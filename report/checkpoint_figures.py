@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from core import run_folder
-from core.errors import UserError
 from figures.confusion import confusion_counts, confusion_figure
 from figures.style import plt, save
 from inference.trained import Trained

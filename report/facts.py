@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
+from core.recipe import settings_text
 from report.tables import same_setup
 
 
@@ -61,7 +62,7 @@ def ablation(runs: Sequence[dict]) -> list[str]:
             if g is ref:
                 continue
             diff = statistics.mean(accs(g)) - statistics.mean(accs(ref))
-            changes = ", ".join(f"{k}={v}" for k, v in g[0]["changes"].items())
+            changes = settings_text(g[0]["changes"])
             rows.append((abs(diff), model, changes, diff, welch(accs(g), accs(ref)), len(g), len(ref)))
     if not rows:
         return []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from core.recipe import TTA_LEVELS, tta_name
+from core.recipe import TTA_LEVELS, settings_text, tta_name
 
 
 def _hparam(m: dict, key: str):
@@ -120,7 +120,7 @@ def results_table(runs: Sequence[dict], baseline: str | None = None, key=same_se
         p = m["params"]
         status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
         tta = tta_name(_hparam(m, "tta"))
-        change = ", ".join(f"{k}={v}" for k, v in (m.get("changes") or {}).items()) or "defaults"
+        change = settings_text(m.get("changes") or {}, "defaults")
         best = sorted({f.get("epoch") for f in finals if f.get("epoch") is not None})
         epochs = f"{n} (best {', '.join(map(str, best))})" if best and best != [n] else str(n)
         seeds = f"{len(group)} (seeds {' '.join(str(g.get('seed')) for g in group)})" if len(group) > 1 else "1"

@@ -161,8 +161,8 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
     chosen = recipe.apply_overrides({**defaults, **flags}, specs, args.set or [])
     recipe.check_together(chosen)
     changed = {k: v for k, v in chosen.items() if v != defaults[k] or k in flags}
-    print(f"{args.model} defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
-    print("this run: " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults") + f", seed={args.seed}")
+    print(f"{args.model} defaults: " + recipe.settings_text(defaults))
+    print("this run: " + recipe.settings_text(changed, "the defaults") + f", seed={args.seed}")
     return recipe.split(chosen, specs)
 
 
