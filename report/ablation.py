@@ -107,15 +107,19 @@ def section(r, records: Path) -> None:
     from core.errors import UserError
     from figures.ablation import interval_figure
 
-    rows = rows_from(records)
-    if not rows or rows[0][0] != "full":
-        raise UserError(f"--ablation {records}: no ablation records of the defaults (full_seed<N>.json) there; "
-                        f"pass the --records folder of `python experiments/ablation.py` (default results/ablation)")
-    runs = load(records, rows)
+    fix = "pass the --records folder of `python experiments/ablation.py` (default results/ablation)"
+    try:
+        rows = rows_from(records)
+        if not rows or rows[0][0] != "full":
+            raise UserError(f"--ablation {records}: no ablation records of the defaults (full_seed<N>.json) there; {fix}")
+        runs = load(records, rows)
+        lines = summary(runs, rows)
+    except (ValueError, KeyError, TypeError) as e:  # a JSON file that is not a finished run's record
+        raise UserError(f"--ablation {records}: not an ablation's records ({type(e).__name__}: {e}); {fix}") from None
     r.add(f"From the ablation in `{records}`: {runs[0]['model']}'s defaults against one change at a time, "
           f"{len(runs)} full runs of `python experiments/ablation.py` on {', '.join(sorted({m['device'] for m in runs}))} "
           f"({len({(m.get('environment') or {}).get('git_commit') for m in runs})} commits; each record names its own).",
-          "\n".join(summary(runs, rows)))
+          "\n".join(lines))
     found = verdicts(runs, rows)
     if found and found["verdicts"]:
         ref = found["ref"]

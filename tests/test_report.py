@@ -122,6 +122,9 @@ def test_2e_answers_with_a_named_ablations_verdicts_and_its_figure(two_data_sets
         (records / name).unlink()
     assert visualize.main(["report", str(two_data_sets), "--out", str(out), "--ablation", str(records)]) == 2
     assert "no ablation records of the defaults (full_seed<N>.json) there" in capsys.readouterr().err
+    (records / "full_seed0.json").write_text("{not json")
+    assert visualize.main(["report", str(two_data_sets), "--out", str(out), "--ablation", str(records)]) == 2
+    assert "not an ablation's records (JSONDecodeError: " in capsys.readouterr().err
 
 
 def test_report_on_an_empty_logdir(tmp_path, capsys):
