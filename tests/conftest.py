@@ -121,6 +121,18 @@ def write_folder_tree(root: Path, n_train: int = N_TRAIN, n_test: int = N_TEST, 
     return root
 
 
+@pytest.fixture
+def own_tmpdir(monkeypatch) -> Path:
+    """TMPDIR for the processes a test starts, removed after it: torchrun leaves a torchelastic_*
+    log folder in it and a killed tune.py its fork server's pymp-* folder, one per suite run in /tmp
+    otherwise. Short (/tmp/tXXXX): the fork server's socket path must fit in 108 bytes."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="t", dir="/tmp" if os.path.isdir("/tmp") else None))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def folder_data(tmp_path_factory) -> Path:
     """Read-only by convention: tests that modify a tree make their own with write_folder_tree."""

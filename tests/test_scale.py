@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -142,7 +143,7 @@ sys.exit(train.main())
 
 
 @pytest.mark.slow
-def test_a_torchrun_launch_runs_the_same(folder_data, tmp_path):
+def test_a_torchrun_launch_runs_the_same(folder_data, tmp_path, own_tmpdir):
     """torchrun starts every process itself (as srun does on a cluster): the docs' command, with
     train.py's main behind a script that logs each destroy_process_group. Every process destroys its
     gloo group before it exits: an undestroyed one can abort at exit (-6), which failed this test in
@@ -152,7 +153,8 @@ def test_a_torchrun_launch_runs_the_same(folder_data, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
            "--model", "lenet", "--gpus", "0", "--cpu-processes", "2", "--epochs", "1", "--batch-size", "16",
            "--val-size", "31", "--data-dir", str(folder_data), "--logdir", str(tmp_path)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TMPDIR": str(own_tmpdir)})
     # A child's own error sits before torchrun's summary: both ends of the output.
     assert proc.returncode == 0, proc.stderr[:3000] + "\n[...]\n" + proc.stderr[-1500:]
     assert sorted(log.read_text().splitlines() if log.exists() else []) == ["0 gloo", "1 gloo"]

@@ -648,7 +648,7 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the processes left behind")
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
-def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_data, tmp_path, how):
+def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_data, tmp_path, own_tmpdir, how):
     """SIGINT to the parent only (not to its process group, as a terminal's Ctrl-C would): no worker
     and no run trains on, and the running trials are failed in the study, none left running. kill -9
     of the parent alone: no process of it trains on either (its trials stay running in the study
@@ -662,7 +662,7 @@ def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_
         # imports its preload before it takes tune.py's sys.path).
         proc = subprocess.Popen(_tune(folder_data, logdir, "--trials", "4", "--workers", "2", "--prune", "none",
                                       "--epochs", "1000"), cwd=tmp_path, stdout=out, stderr=errors, start_new_session=True,
-                                env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+                                env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "TMPDIR": str(own_tmpdir)})
     try:
         deadline = time.time() + 120
         while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
