@@ -19,7 +19,7 @@ two one-thread trials at once on 2 cores, 42 s against 53 s one after the other;
 measured on full runs), each run's output in LOGDIR/<row>/seed<S>.log. At the end it rewrites OUT
 (default results/ablation.md) from every record: a row per suggestion (seeds merged: mean ± std,
 n), and the verdict against the defaults (Welch's 95% interval, `studies/verdict.py`), with a figure
-of the verdicts beside it (OUT with .png: experiments/ablation_figure.py).
+of the verdicts beside it (OUT with .png: figures/ablation.py).
 
 Why not `tune.py --grid`: a grid runs every combination of its keys; an ablation changes one thing at
 a time (and some rows change two keys together: Adam with its own lr, no BatchNorm with a retuned lr).

@@ -84,12 +84,12 @@ def recover(study, seeds: Sequence[int], url: str) -> list[int]:
 
 def _abandoned(trial) -> bool:
     """Whether the tune.py running this RUNNING trial is gone: its pid ended, where it ran on this
-    machine (host and pid namespace: a container beside this one has the host's name, not its pids). Its runs having finished is not enough: the command may be between its last run's end
-    and telling the study. A trial of another machine's command is left to Optuna's heartbeat, which
+    machine (host and pid namespace: a container beside this one has the host's name, not its pids).
+    Its runs having finished is not enough: the command may be between its last run's end and
+    telling the study. A trial of another machine's command is left to Optuna's heartbeat, which
     fails it once stale (60 s); the next command recovers it then."""
     owner = trial.system_attrs.get(store.OWNER) or {}
-    here = machine()
-    if any(owner.get(k) != v for k, v in here.items()) or not isinstance(owner.get("pid"), int):
+    if any(owner.get(k) != v for k, v in machine().items()) or not isinstance(owner.get("pid"), int):
         return False
     return gone(owner["pid"])
 
