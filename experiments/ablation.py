@@ -52,7 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--records", default=str(ROOT / "results" / "ablation"), help="the finished runs' metrics.json copies")
     p.add_argument("--out", default=str(ROOT / "results" / "ablation.md"), help="the table written at the end")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds per row (default 0 1 2)")
-    p.add_argument("--rows", nargs="+", choices=NAMES, metavar="ROW", help="only these rows, run in this order (default all; --list names them)")
+    p.add_argument("--rows", nargs="+", choices=NAMES, metavar="ROW",
+                   help="only these rows, run in this order (default all; --list names them)")
     p.add_argument("--list", action="store_true", help="print the rows with their commands and missing runs, and exit")
     p.add_argument("--table-only", action="store_true", help="only rewrite --out from the records")
     p.add_argument("--parallel", type=int, default=1, metavar="N",

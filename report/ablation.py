@@ -111,15 +111,17 @@ def section(r, records: Path) -> None:
     try:
         rows = rows_from(records)
         if not rows or rows[0][0] != "full":
-            raise UserError(f"--ablation {records}: no ablation records of the defaults (full_seed<N>.json) there; {fix}")
+            raise UserError(f"--ablation {records}: no ablation records of the defaults (full_seed<N>.json) "
+                            f"there; {fix}")
         runs = load(records, rows)
         lines = summary(runs, rows)
     except (ValueError, KeyError, TypeError) as e:  # a JSON file that is not a finished run's record
         raise UserError(f"--ablation {records}: not an ablation's records ({type(e).__name__}: {e}); {fix}") from None
+    devices = ", ".join(sorted({m["device"] for m in runs}))
+    commits = len({(m.get("environment") or {}).get("git_commit") for m in runs})
     r.add(f"From the ablation in `{records}`: {runs[0]['model']}'s defaults against one change at a time, "
-          f"{len(runs)} full runs of `python experiments/ablation.py` on {', '.join(sorted({m['device'] for m in runs}))} "
-          f"({len({(m.get('environment') or {}).get('git_commit') for m in runs})} commits; each record names its own).",
-          "\n".join(lines))
+          f"{len(runs)} full runs of `python experiments/ablation.py` on {devices} ({commits} commits; each "
+          f"record names its own).", "\n".join(lines))
     found = verdicts(runs, rows)
     if found and found["verdicts"]:
         ref = found["ref"]
