@@ -45,7 +45,7 @@ def interval_figure(found: dict, ref_mean: float, n_ref: int, margin: float, pat
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel(f"test accuracy against the defaults ({100 * ref_mean:.2f}%, n={n_ref}), points\n"
                   f"bars: Welch's 95% interval; shaded: within ±{100 * margin:.0f} pt")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=8)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)  # 4 in a row run off
     ax.grid(axis="x", alpha=0.3)
     save(fig, path)
     return drawn[::-1]
