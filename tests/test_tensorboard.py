@@ -54,3 +54,12 @@ def test_every_run_has_its_stage_folders_text_and_confusion_image(two_data_sets)
         for stage in ("train", "val", "test"):
             stage_events = EventAccumulator(str(run / stage)).Reload()
             assert [e.step for e in stage_events.Scalars("acc")] == [1, 2]
+
+
+def test_the_hparams_changed_column_names_each_change_in_one_cell():
+    from callbacks.tensorboard import flat_hparams
+
+    info = {"model": "vgg_bn", "data": {}, "seed": 0, "precision": "32", "recipe": {"model": {"lr": 0.02}},
+            "changes": {"lr": 0.02, "batchnorm": False}}
+    assert flat_hparams(info)["Changed"] == "lr=0.02 batchnorm=False"  # spaces: a narrow column
+    assert flat_hparams({**info, "changes": {}})["Changed"] == "defaults"
