@@ -61,9 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 
 def _plan(args: argparse.Namespace, rest: list[str]):
     """Checks everything before any run: train.py's flags, the space, the keys --set also gives."""
-    from core import recipe
     from lit_modules import get_model_class
     from studies import space
+    from training.plan import chosen_recipe
 
     for flag in ("--seed", "--seeds", "--resume"):
         if any(a == flag or a.startswith(flag + "=") for a in rest):
@@ -76,10 +76,12 @@ def _plan(args: argparse.Namespace, rest: list[str]):
     clash = fixed & {d.key for d in dims}
     if clash:
         raise UserError(f"--set {sorted(clash)[0]} and the search both set {sorted(clash)[0]}; leave it out of one")
-    recipe.apply_overrides(cls.all_defaults(), cls.all_specs(), targs.set or [])  # a bad --set fails now
+    chosen, _ = chosen_recipe(targs, cls)  # a bad --set, or a flag of another model, fails now
     if args.grid:  # every combination, before the first trial trains: a rule between keys may break in one
         space.check_combinations(dims, cls.all_defaults(), cls.all_specs(), targs.set or [])
-    return base, targs, dims
+    measured = {**{k: v for k, v in chosen.items() if k not in {d.key for d in dims}},
+                "dataset": targs.dataset, "image_size": targs.image_size, "seeds": list(args.seeds)}
+    return base, targs, dims, measured
 
 
 def _interrupt(signum, frame):
@@ -104,13 +106,13 @@ def _main(argv: list[str]) -> int:
         from studies import launch, recover, space, store, workers
 
         launch.warm()  # the trials' fork server imports torch while this process checks its input
-        base, targs, dims = _plan(args, rest)
+        base, targs, dims, measured = _plan(args, rest)
         recover.quiet_heartbeat()
         grid = space.grid_values(dims) if args.grid else None
         name = args.study or f"{args.model}-{'grid' if grid else 'search'}"
         url = args.storage or store.default_url(targs.logdir)
         study = store.open_study(url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0],
-                                 flags=rest)
+                                 flags=rest, measured=measured)
         for n in recover.recover(study, args.seeds, url):
             print(f"trial {n}: its runs finished after the study lost track of it; their results are now in the study")
         target = space.grid_size(dims) if grid else (args.trials or 20)
@@ -121,7 +123,8 @@ def _main(argv: list[str]) -> int:
 
         def work(share: int, env: dict[str, str]) -> None:  # one worker's share of the trials
             own = study if args.workers == 1 else store.open_study(
-                url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0], flags=rest)
+                url, name, args.model, [d.spec() for d in dims], grid, args.prune, seed=args.seeds[0], flags=rest,
+                measured=measured)
             store.run_trials(own, objective(base, dims, args.seeds, args.prune, url, env), target, share,
                              catch=(RuntimeError,))
         if remaining and args.workers == 1:

@@ -9,6 +9,7 @@ best trial are here too, so tune.py, the trial's run and the report agree on the
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from core.errors import RunInterrupted, UserError
+from core.recipe import settings_text
 from studies.exclusive import one_at_a_time
 from studies.launch import machine
 from studies.samplers import TAKEN, every_point_once, trial_seeded_tpe
@@ -116,9 +118,11 @@ def _hide_password(url: str) -> str:
 
 
 def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict | None = None,
-               prune: str = "median", seed: int | None = None, flags: Sequence[str] = ()):
-    """The study `name`, created if new; refused if it exists with another model or space. `flags`:
-    the train.py flags its trials pass through, recorded when the study is created."""
+               prune: str = "median", seed: int | None = None, flags: Sequence[str] = (),
+               measured: dict | None = None):
+    """The study `name`, created if new; refused if it exists with another model, space or `measured`
+    (what a trial's number depends on besides its searched keys: the fixed recipe, the data, the
+    seeds). `flags`: the train.py flags its trials pass through, recorded when it is created."""
     import optuna
 
     store = storage(url)
@@ -129,11 +133,12 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
     try:
         study = optuna.create_study(storage=store, study_name=name, direction="maximize", sampler=sampler,
                                     pruner=pruner, load_if_exists=True)
-        attrs = study.user_attrs
-        if not attrs:
-            for k, v in {**wanted, "flags": list(flags)}.items():
-                study.set_user_attr(k, v)
-            attrs = study.user_attrs  # another command creating it at this moment may have written over ours
+        with one_at_a_time(url):  # another command creating it now writes all its attributes or none
+            attrs = study.user_attrs
+            if not attrs:
+                for k, v in {**wanted, "flags": list(flags), "measured": measured or {}}.items():
+                    study.set_user_attr(k, v)
+                attrs = study.user_attrs  # where there is no lock (not sqlite or postgresql): read what won
     except optuna.exceptions.StorageInternalError as e:  # a read-only file, a full disk, a lost server
         raise UserError(f"--storage {_hide_password(url)}: cannot write the study ({_root_cause(e)}); check "
                         f"that the database is writable and reachable, or pass another --storage") from None
@@ -141,7 +146,20 @@ def open_study(url: str, name: str, model: str, space: Sequence[str], grid: dict
         raise UserError(f"--study {name}: this study exists with model {attrs.get('model')} and search "
                         f"{' '.join(attrs.get('space', []))}{' (a grid)' if attrs.get('grid') else ''}; "
                         f"use another --study name for model {model} and {' '.join(sorted(space))}")
+    _check_measured(name, attrs, measured or {})
     return study
+
+
+def _check_measured(name: str, attrs: dict, measured: dict) -> None:
+    """Trials measured otherwise (other epochs, data, seeds) must not be ranked together. Only keys both
+    sides know are compared: a study from before a key (or `measured`) was recorded goes on."""
+    was, now = attrs.get("measured") or {}, json.loads(json.dumps(measured))  # as stored: tuples are lists
+    differ = sorted(k for k in was.keys() & now.keys() if was[k] != now[k])
+    if differ:
+        raise UserError(f"--study {name}: its trials ran with {settings_text({k: was[k] for k in differ})}, this "
+                        f"command asks {settings_text({k: now[k] for k in differ})}; continue it with its own "
+                        f"train.py flags ({' '.join(attrs.get('flags') or []) or 'none'}) and --seeds, or use "
+                        f"another --study name")
 
 
 def load_all(url: str) -> list:

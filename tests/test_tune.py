@@ -109,6 +109,69 @@ def test_two_commands_creating_one_study_with_other_searches_at_once_are_not_bot
         store.open_study(url, "s", "lenet", ["lr=0.1:0.2"])
 
 
+def test_a_study_continued_with_other_epochs_data_or_seeds_is_refused_and_the_same_ones_go_on(tmp_path, capsys):
+    """Trials measured over other epochs or seeds cannot be ranked together; where the data lives
+    (--data-dir) and how it is computed (--gpus) may differ."""
+    from studies import store
+
+    logdir = tmp_path / "logs"
+    first = ["--model", "lenet", "--search", "lr=0.001:0.01", "--logdir", str(logdir), "--gpus", "0", "--epochs", "2"]
+    args, rest = tune.parse_args(first)
+    *_, measured = tune._plan(args, rest)
+    store.open_study(store.default_url(logdir), "lenet-search", "lenet", ["lr=0.001:0.01"], flags=rest, measured=measured)
+    for change, was, asked in ((["--epochs", "3"], "epochs=2", "epochs=3"),
+                               (["--seeds", "0", "1"], "seeds=[0]", "seeds=[0, 1]"),
+                               (["--set", "label_smoothing=0.1"], "label_smoothing=0.0", "label_smoothing=0.1"),
+                               (["--val-size", "20"], "val_size=5000", "val_size=20")):
+        assert tune.main(first + change + ["--trials", "1"]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"tune.py: error: --study lenet-search: its trials ran with {was}, this command asks {asked}; continue it "
+            f"with its own train.py flags (--logdir {logdir} --gpus 0 --epochs 2) and --seeds, or use another "
+            f"--study name"]
+    assert not (logdir / "lenet").exists()  # nothing was trained
+    args, rest = tune.parse_args(first + ["--data-dir", str(tmp_path / "elsewhere"), "--gpus", "1", "--search", "lr=0.001:0.01"])
+    *_, measured = tune._plan(args, rest)
+    store.open_study(store.default_url(logdir), "lenet-search", "lenet", ["lr=0.001:0.01"], flags=rest, measured=measured)
+
+
+def test_two_commands_creating_one_study_at_once_write_its_attributes_one_after_the_other(tmp_path, monkeypatch):
+    """Both saw a new study without attributes: without a lock their writes interleaved, and the study
+    could keep one command's flags with the other's measured settings."""
+    import threading
+
+    import optuna
+
+    from studies import store
+
+    url, real = store.default_url(tmp_path), optuna.study.Study.set_user_attr
+    writers, other_started = [], threading.Event()
+
+    def slow_write(study, key, value):
+        writers.append(threading.current_thread().name)
+        if len(set(writers)) > 1:
+            other_started.set()
+        other_started.wait(1)  # give the other command every chance to write in between
+        real(study, key, value)
+    monkeypatch.setattr(optuna.study.Study, "set_user_attr", slow_write)
+    errors = []
+
+    def command(epochs):
+        try:
+            store.open_study(url, "s", "lenet", ["lr=0.1:0.2"], flags=["--epochs", str(epochs)],
+                             measured={"epochs": epochs})
+        except UserError as e:
+            errors.append(str(e))
+    threads = [threading.Thread(target=command, args=(e,), name=f"epochs{e}") for e in (2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(writers)) == 1, writers  # one command wrote every attribute; the other read them
+    attrs = store.load(url, "s").user_attrs
+    assert attrs["flags"] == ["--epochs", str(attrs["measured"]["epochs"])]
+    assert len(errors) == 1 and "its trials ran with epochs=" in errors[0]
+
+
 def test_welch_interval_by_hand():
     from studies.verdict import welch
 
@@ -248,8 +311,9 @@ def test_ctrl_c_fails_the_running_trial_and_the_same_command_continues(folder_da
     m = json.loads((logdir / "lenet" / "version_0" / "metrics.json").read_text())
     assert m["study"]["state"] == "failed (stopped)"
 
-    # The same command again (here in this process: the trials' runs are child processes all the same).
-    assert tune.main(_tune(folder_data, logdir, "--trials", "2", "--prune", "none")[2:]) == 0
+    # The same command again (here in this process: the trials' runs are child processes all the same);
+    # with other --epochs it would be refused: its trials would not be comparable with trial 0.
+    assert tune.main(_tune(folder_data, logdir, "--trials", "2", "--prune", "none", "--epochs", "20")[2:]) == 0
     out = capsys.readouterr().out
     assert "study lenet-search" in out and "1 fail; 2 of 2 trials to run" in out
     study = store.load(store.default_url(logdir), "lenet-search")

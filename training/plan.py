@@ -147,9 +147,9 @@ def _resume(found: tuple, argv: list[str]) -> Resume:
     return Resume(path, run_dir, ckpt, record, done)
 
 
-def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
-    """The model's defaults, then the flags given, then --set KEY=VALUE: checked, printed, and split
-    into the groups of their owners (model, data, trainer)."""
+def chosen_recipe(args: argparse.Namespace, cls) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recipe train.py's parsed `args` ask of model `cls`: its defaults, then the flags given, then
+    --set KEY=VALUE, each value checked (not yet the rules between keys); and the flags given."""
     from core import recipe
 
     defaults, specs = cls.all_defaults(), cls.all_specs()
@@ -158,7 +158,16 @@ def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
         if k not in specs:
             users = [n for n, c in _models().items() if k in c.all_specs()]
             raise UserError(f"{_all_flag_keys()[k]} applies to {', '.join(users)}, not {args.model}; leave it out")
-    chosen = recipe.apply_overrides({**defaults, **flags}, specs, args.set or [])
+    return recipe.apply_overrides({**defaults, **flags}, specs, args.set or []), flags
+
+
+def _recipe(args: argparse.Namespace, cls) -> dict[str, dict[str, Any]]:
+    """The recipe (`chosen_recipe`), checked as a whole, printed, and split into the groups of their owners
+    (model, data, trainer)."""
+    from core import recipe
+
+    defaults, specs = cls.all_defaults(), cls.all_specs()
+    chosen, flags = chosen_recipe(args, cls)
     recipe.check_together(chosen)
     changed = {k: v for k, v in chosen.items() if v != defaults[k] or k in flags}
     print(f"{args.model} defaults: " + recipe.settings_text(defaults))
