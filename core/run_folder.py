@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.errors import UserError
+from core.locks import held
 
 STAGES = ("train", "val", "test")
 METRICS = ("loss", "acc")
@@ -103,40 +104,24 @@ def claim_version(logdir: Path, model: str) -> str:
 
 @contextlib.contextmanager
 def writing(run_dir: Path | None) -> Iterator[None]:
-    """Marks the run as being written while the block runs (a flock the kernel drops if the process
-    dies): `--resume last` passes over it, and a second writer is a UserError. No-op for None or
-    where flock does not exist."""
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None
-    if run_dir is None or fcntl is None:
+    """Marks the run as being written while the block runs (core/locks.py: gone with the process):
+    `--resume last` passes over it, and a second writer is a UserError. No-op for None."""
+    if run_dir is None:
         yield
         return
-    with open(Path(run_dir) / LOCK, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with held(Path(run_dir) / LOCK) as mine:
+        if not mine:
             raise UserError(f"{run_dir} is being written by another train.py; wait for it to end, "
-                            f"or start a new run") from None
+                            f"or start a new run")
         yield
 
 
 def busy(run_dir: Path) -> bool:
     """Whether a live process is writing the run (holds its lock)."""
-    try:
-        import fcntl
-    except ImportError:
-        return False
     if not (run_dir / LOCK).exists():
         return False
-    with open(run_dir / LOCK, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    with held(run_dir / LOCK) as mine:
+        return not mine
 
 
 def find_resume(logdir: str | Path, model: str, spec: str) -> tuple[Path, Path | None]:

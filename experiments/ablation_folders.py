@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from core.locks import held
 from experiments.ablation_rows import MODEL
 
 
@@ -45,24 +46,13 @@ def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
 
 @contextlib.contextmanager
 def claim(logdir: Path, row: str, seed: int) -> Iterator[bool]:
-    """Whether this process has (row, seed) to itself while the block runs: a flock on
-    LOGDIR/<row>/.seed<S>.claim, which the kernel drops when the process dies (kill -9 included).
+    """Whether this process has (row, seed) to itself while the block runs: core/locks.py's lock on
+    LOGDIR/<row>/.seed<S>.claim, gone with the process (kill -9 included).
 
     Why not only `running_elsewhere`: a run's folder shows its lock only once train.py has read the
     data and written metrics.json, tens of seconds after it started; two ablations on one LOGDIR
-    (a second terminal, one command per GPU) both took a (row, seed) in that gap and ran it twice.
-    Where flock does not exist (Windows), always True, as before."""
-    try:
-        import fcntl
-    except ImportError:
-        yield True
-        return
+    (a second terminal, one command per GPU) both took a (row, seed) in that gap and ran it twice."""
     path = logdir / row / f".seed{seed}.claim"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+    with held(path) as mine:
+        yield mine

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+from core.locks import held
+
 ADVISORY_KEY = 0x636966617231  # PostgreSQL's advisory lock key: any fixed number ("cifar1")
 
 
@@ -16,14 +18,8 @@ def one_at_a_time(url: str) -> Iterator[None]:
     elsewhere (another database, an in-memory one, Windows) nothing."""
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     if path and not path.startswith(("file:", ":memory:")):
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
         # Not a flock on the database file itself: closing any descriptor of it drops SQLite's own locks.
-        with open(path + ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        with held(path + ".lock", wait=True):
             yield
     elif url.startswith("postgresql"):
         import sqlalchemy
