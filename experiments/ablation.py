@@ -39,8 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ablation_folders import (claim, finished_run, record_path, running_elsewhere,  # noqa: E402
-                                          unfinished_run)
+from experiments.ablation_folders import (changes_of, claim, finished_run, not_the_rows, record_path,  # noqa: E402
+                                          running_elsewhere, unfinished_run)
 from experiments.ablation_rows import MODEL, NAMES, ROWS  # noqa: E402
 
 
@@ -89,6 +89,9 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
         print(f"=== {row}, seed {seed}: the run ended, but no finished metrics.json of it is in {logdir / row}",
               file=sys.stderr)
         return 1
+    if (why := not_the_rows(finished, row, changes_of(flags, passthrough))) is not None:  # an older run there
+        print(f"=== {row}, seed {seed}: not recorded: {why}", file=sys.stderr)
+        return 2
     records.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(finished, record_path(records, row, seed))
     return 0
@@ -197,6 +200,12 @@ def main(argv=None) -> int:
     records = Path(args.records)
     by_name = dict((r[0], r) for r in ROWS)  # --rows in the order given: what a user wants first runs first
     chosen = [by_name[n] for n in dict.fromkeys(args.rows)] if args.rows else ROWS
+    wanted = {row: changes_of(flags, passthrough) for row, _, flags in ROWS}
+    for row in wanted:  # records of other settings are not this table's: say so before anything runs
+        for record in sorted(records.glob(f"{row}_seed*.json")):
+            if (why := not_the_rows(record, row, wanted[row])) is not None:
+                print(f"ablation.py: error: {why}", file=sys.stderr)
+                return 2
     missing = [(row, flags, s) for row, _, flags in chosen for s in args.seeds if not record_path(records, row, s).exists()]
     if args.list:
         for row, what, flags in chosen:

@@ -56,3 +56,28 @@ def claim(logdir: Path, row: str, seed: int) -> Iterator[bool]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with held(path) as mine:
         yield mine
+
+
+def changes_of(flags: list[str], passthrough: list[str]) -> dict:
+    """What a run of a row's `flags` (and every run's `passthrough`) changes from the defaults, as its
+    record's "changes" says it (training/describe.py): how a record is known to be the row's."""
+    from lit_modules import get_model_class
+    from training.cli import parse_args
+    from training.plan import chosen_recipe
+
+    cls = get_model_class(MODEL)
+    chosen, _ = chosen_recipe(parse_args(["--model", MODEL, *flags, *passthrough]), cls)
+    return json.loads(json.dumps({k: v for k, v in chosen.items() if v != cls.all_defaults()[k]}))
+
+
+def not_the_rows(record: Path, row: str, wanted: dict) -> str | None:
+    """Why the record at `record` is not a run of `row` as `wanted` (changes_of) defines it; None if it is.
+    A row redefined since, or runs made with other flags (--epochs 3), must not be tabulated as the row."""
+    from core.recipe import settings_text
+
+    had = json.loads(record.read_text()).get("changes")
+    if had == wanted:
+        return None
+    return (f"{record}: its run changed {settings_text(had or {}, 'nothing')}, but row {row} as run now changes "
+            f"{settings_text(wanted, 'nothing')}; give the flags it was made with, or another --records (and "
+            f"--logdir) for these")

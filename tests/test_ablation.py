@@ -60,7 +60,8 @@ def test_the_ablation_runs_each_row_and_seed_once_keeps_records_and_resumes(fold
     assert ablation.main(argv) == 0 and in_process == []
 
     capsys.readouterr()
-    assert ablation.main(["--list", "--records", str(records), "--rows", "full", "cutout16"]) == 0
+    assert ablation.main(["--list", "--records", str(records), "--rows", "full", "cutout16", "--epochs", "1",
+                          "--val-size", "20"]) == 0
     listed = capsys.readouterr().out
     assert "(missing seeds 2)" in listed.splitlines()[0] and "(missing seeds 0 1 2)" in listed.splitlines()[1]
     assert "4 runs missing of 6" in listed
@@ -199,6 +200,7 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
     from core import run_folder
 
     template = json.loads((ablation.ROOT / "results" / "ablation" / "full_seed0.json").read_text())
+    changes = {row: ablation_folders.changes_of(flags, []) for row, _, flags in ablation.ROWS}
     seen, running, lock = {"calls": [], "most": 0}, [0], threading.Lock()
 
     def call(cmd, cwd, env=None, stdout=None, stderr=None):
@@ -218,7 +220,7 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
         if rc == 0:
             run = logdir / row / "vgg_bn" / f"version_{seed}"
             run.mkdir(parents=True)
-            run_folder.write_record(run, {**template, "seed": seed})  # as train.py does: never half a file
+            run_folder.write_record(run, {**template, "seed": seed, "changes": changes[row]})  # never half a file
         with lock:
             running[0] -= 1
         return rc
@@ -315,3 +317,31 @@ def test_parallel_a_failed_or_stopped_run_starts_nothing_new_and_waits_for_the_o
                + ("" if rc == 130 else ", once what it said is mended") in err
         assert i != 0 or "=== full, seed 0 exited with 1 after 0.0 min: train.py: error: no CIFAR-10 data in d\n" in out
         assert i < 2 or "=== full, seed 0: OSError: No space left on device" in err
+
+
+def test_records_of_other_settings_are_refused_and_never_tabulated_as_the_row(tmp_path, monkeypatch, capsys):
+    """A record is its row's only while its run changed what the row (and the passed-through flags)
+    change now: runs made with --epochs 3, or a row redefined since, are refused before anything runs,
+    and a finished run folder of other settings is not copied into the records."""
+    logs, records = tmp_path / "logs", tmp_path / "records"
+    seen = _fake_runs(monkeypatch, logs)
+    argv = ["--data-dir", "d", "--logdir", str(logs), "--records", str(records), "--out", str(tmp_path / "a.md"),
+            "--rows", "full", "cutmix1", "--seeds", "0", "--gpus", "0"]
+    assert ablation.main(argv) == 0 and len(seen["calls"]) == 2
+    before = {f.name: f.read_bytes() for f in records.iterdir()}
+    capsys.readouterr()
+
+    assert ablation.main(argv + ["--epochs", "3"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ablation.py: error: {records / 'full_seed0.json'}: its run changed nothing, but row full as run now "
+        f"changes epochs=3; give the flags it was made with, or another --records (and --logdir) for these"]
+    redefined = [(r, w, ["--set", "cutmix=0.5"] if r == "cutmix1" else f) for r, w, f in ablation.ROWS]
+    monkeypatch.setattr(ablation, "ROWS", redefined)
+    assert ablation.main(argv) == 2
+    assert "cutmix1_seed0.json: its run changed cutmix=1.0, but row cutmix1 as run now changes cutmix=0.5" \
+        in capsys.readouterr().err
+    monkeypatch.undo()
+    seen = _fake_runs(monkeypatch, logs)
+    assert ablation.main([*argv[:5], str(tmp_path / "other"), *argv[6:], "--epochs", "3"]) == 2  # the old folders
+    assert "full, seed 0: not recorded: " in capsys.readouterr().err and not (tmp_path / "other").exists()
+    assert seen["calls"] == [] and {f.name: f.read_bytes() for f in records.iterdir()} == before
