@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from core import run_folder
 from core.locks import held
 from experiments.ablation_rows import MODEL
 
@@ -19,8 +20,13 @@ def record_path(records: Path, row: str, seed: int) -> Path:
 
 def _unfinished(logdir: Path, row: str, seed: int) -> list[Path]:
     """The folders of this row and seed whose run has not finished (stopped, or still running)."""
-    runs = sorted((logdir / row / MODEL).glob("version_*/metrics.json"))
-    return [m.parent for m in runs if (r := json.loads(m.read_text())).get("seed") == seed and r.get("status") != "finished"]
+    return [m.parent for m in _records(logdir, row)
+            if (r := json.loads(m.read_text())).get("seed") == seed and r.get("status") != "finished"]
+
+
+def _records(logdir: Path, row: str) -> list[Path]:
+    """The row's runs' metrics.json, oldest first (by version number: version_10 after version_9)."""
+    return [v / "metrics.json" for v in run_folder.versions(logdir / row, MODEL) if (v / "metrics.json").is_file()]
 
 
 def unfinished_run(logdir: Path, row: str, seed: int) -> Path | None:
@@ -31,13 +37,11 @@ def unfinished_run(logdir: Path, row: str, seed: int) -> Path | None:
 def running_elsewhere(logdir: Path, row: str, seed: int) -> Path | None:
     """A folder of this row and seed that a live train.py is writing (its lock held): a run started
     by hand, or by an ablation older than `claim`."""
-    from core import run_folder
-
     return next((r for r in _unfinished(logdir, row, seed) if run_folder.busy(r)), None)
 
 
 def finished_run(logdir: Path, row: str, seed: int) -> Path | None:
-    for metrics in sorted((logdir / row / MODEL).glob("version_*/metrics.json"), reverse=True):
+    for metrics in reversed(_records(logdir, row)):  # the newest
         m = json.loads(metrics.read_text())
         if m.get("seed") == seed and m.get("status") == "finished":
             return metrics

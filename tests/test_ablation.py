@@ -345,3 +345,13 @@ def test_records_of_other_settings_are_refused_and_never_tabulated_as_the_row(tm
     assert ablation.main([*argv[:5], str(tmp_path / "other"), *argv[6:], "--epochs", "3"]) == 2  # the old folders
     assert "full, seed 0: not recorded: " in capsys.readouterr().err and not (tmp_path / "other").exists()
     assert seen["calls"] == [] and {f.name: f.read_bytes() for f in records.iterdir()} == before
+
+
+def test_the_newest_finished_run_of_a_seed_is_its_record_counting_versions_as_numbers(tmp_path):
+    from core import run_folder
+
+    for n, acc in ((9, 0.1), (10, 0.2), (2, 0.3)):
+        run = tmp_path / "full" / "vgg_bn" / f"version_{n}"
+        run.mkdir(parents=True)
+        run_folder.write_record(run, {"seed": 0, "status": "finished", "final": {"test_acc": acc}})
+    assert ablation_folders.finished_run(tmp_path, "full", 0).parent.name == "version_10"
