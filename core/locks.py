@@ -21,7 +21,7 @@ def held(path: str | Path, wait: bool = False) -> Iterator[bool]:
     with open(path, "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            mine = True
         except BlockingIOError:
-            yield False
-            return
-        yield True
+            mine = False
+        yield mine  # outside the except: an error the block raises is not chained to BlockingIOError
