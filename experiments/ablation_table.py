@@ -5,19 +5,17 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from report.ablation import MARGIN, load, machines, summary, verdicts
+from report.ablation import MARGIN, load, machines, summary, tta_pairs, verdicts
 
 
 def tta_table(runs: list[dict]) -> str:
     """TTA on the same weights: the full recipe's last per-epoch test pass has none, its final scoring
     of the same checkpoint (where the best epoch is the last) adds the flip."""
     lines = ["| full, seed | test, no TTA | test, flip TTA | val, no TTA | val, flip TTA |", "|---|---|---|---|---|"]
-    for m in runs:
-        last, final = m["epochs"][-1], m["final"]
-        if m["ablation_row"] == "full" and final["epoch"] == last["epoch"]:
-            pct = lambda v: f"{100 * v:.2f}%"
-            lines.append(f"| {m['seed']} | {pct(last['test_acc'])} | {pct(final['test_acc'])} "
-                         f"| {pct(last['val_acc'])} | {pct(final['val_acc'])} |")
+    pct = lambda v: f"{100 * v:.2f}%"
+    for seed, last, final in tta_pairs(runs):
+        lines.append(f"| {seed} | {pct(last['test_acc'])} | {pct(final['test_acc'])} "
+                     f"| {pct(last['val_acc'])} | {pct(final['val_acc'])} |")
     return "\n".join(lines) if len(lines) > 2 else "(no full run whose best epoch is its last yet)"
 
 

@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from core.recipe import settings_text
+from core.recipe import settings_text, tta_name
 
 MIN_SEEDS = 3  # what a row needs before the summary draws a conclusion from it
 # "Did not matter" needs more than an interval holding zero: it must also rule out a difference that
@@ -82,9 +82,28 @@ def summary(runs: list[dict], rows) -> list[str]:
     lines += [f"- **Undecided** (the interval holds zero, but also changes of more than {100 * MARGIN:.0f} pt; "
               f"the seeds spread too far for {MIN_SEEDS} to decide): "
               f"{', '.join(f'{text(n)}; {seeds_against(accs[n], ref)}' for n in unsure)}."] if unsure else []
+    lines += [tta] if (tta := tta_line(runs)) else []
     todo = [n for n, a in accs.items() if len(a) < MIN_SEEDS]
     lines += [f"- Not measured over {MIN_SEEDS} seeds yet: {', '.join(f'`{n}` (n={len(accs[n])})' for n in todo)}."] if todo else []
     return lines
+
+
+def tta_pairs(runs: list[dict]) -> list[tuple[int, dict, dict]]:
+    """(seed, the last epoch's scores, the final ones) of each run of the defaults whose best epoch is its
+    last: the same weights scored without TTA (the per-epoch pass) and with it (the final scoring)."""
+    return [(m["seed"], m["epochs"][-1], m["final"]) for m in runs if m["ablation_row"] == "full" and m.get("epochs")
+            and m["final"].get("epoch") == m["epochs"][-1]["epoch"]]
+
+
+def tta_line(runs: list[dict]) -> str | None:
+    """TTA's own verdict: part of the defaults, so not a row; paired, as each pair is one set of weights."""
+    from studies.verdict import paired
+
+    pairs = tta_pairs(runs)
+    found = paired([final["test_acc"] - last["test_acc"] for _, last, final in pairs])
+    tta = (runs[0].get("hparams") or {}).get("tta") if runs else None
+    return (f"- **TTA** ({tta_name(tta) if tta is not None else 'flip'}, in the defaults; the same weights scored "
+            f"with it and without): {found.text()} test, paired over {len(pairs)} seeds.") if found else None
 
 
 def seeds_against(accs: list[float], ref: list[float]) -> str:

@@ -41,3 +41,17 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> V
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     half = stats.t.ppf(0.5 + confidence / 2, df) * se
     return Verdict(diff, diff - half, diff + half, df)
+
+
+def paired(diffs: Sequence[float], confidence: float = 0.95) -> Verdict | None:
+    """The verdict on the mean of paired differences (two scorings of the same weights, one pair a
+    seed): Student's t on the differences alone; None under two pairs."""
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return None
+    diff, se = statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+    if se == 0:
+        return Verdict(diff, diff, diff, float("inf"))
+    half = stats.t.ppf(0.5 + confidence / 2, len(diffs) - 1) * se
+    return Verdict(diff, diff - half, diff + half, len(diffs) - 1)

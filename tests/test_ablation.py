@@ -355,3 +355,18 @@ def test_the_newest_finished_run_of_a_seed_is_its_record_counting_versions_as_nu
         run.mkdir(parents=True)
         run_folder.write_record(run, {"seed": 0, "status": "finished", "final": {"test_acc": acc}})
     assert ablation_folders.finished_run(tmp_path, "full", 0).parent.name == "version_10"
+
+
+def test_tta_gets_its_own_verdict_paired_on_the_same_weights_by_hand():
+    """The defaults' runs whose best epoch is their last: the last epoch's test pass (no TTA) and the
+    final scoring of those weights (flip TTA) differ by 0.79, 0.87, 0.78 pts: mean 0.813, sd 0.0493,
+    t(0.975, 2) = 4.3027: [+0.69, +0.94]. A run whose best epoch came earlier is no pair."""
+    def run(seed, no_tta, tta, best=10):
+        return {"ablation_row": "full", "seed": seed, "hparams": {"tta": 1},
+                "epochs": [{"epoch": 10, "test_acc": no_tta, "val_acc": 0.8}],
+                "final": {"epoch": best, "test_acc": tta, "val_acc": 0.81}}
+    runs = [run(0, 0.8507, 0.8586), run(1, 0.8511, 0.8598), run(2, 0.8529, 0.8607), run(3, 0.85, 0.95, best=9)]
+    assert verdict_lines.tta_line(runs) == ("- **TTA** (flip, in the defaults; the same weights scored with it and "
+                                            "without): +0.81 pts [+0.69, +0.94] test, paired over 3 seeds.")
+    assert verdict_lines.tta_line(runs[:1]) is None  # one pair: no interval
+    assert "| 3 |" not in ablation_table.tta_table(runs) and "| 2 | 85.29% | 86.07% |" in ablation_table.tta_table(runs)
