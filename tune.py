@@ -80,7 +80,7 @@ def _plan(args: argparse.Namespace, rest: list[str]):
     if args.grid:  # every combination, before the first trial trains: a rule between keys may break in one
         space.check_combinations(dims, cls.all_defaults(), cls.all_specs(), targs.set or [])
     measured = {**{k: v for k, v in chosen.items() if k not in {d.key for d in dims}},
-                "dataset": targs.dataset, "image_size": targs.image_size, "seeds": list(args.seeds)}
+                "dataset": targs.dataset, "image_size": targs.image_size, "seeds": sorted(args.seeds)}
     return base, targs, dims, measured
 
 

@@ -132,6 +132,10 @@ def test_a_study_continued_with_other_epochs_data_or_seeds_is_refused_and_the_sa
     args, rest = tune.parse_args(first + ["--data-dir", str(tmp_path / "elsewhere"), "--gpus", "1", "--search", "lr=0.001:0.01"])
     *_, measured = tune._plan(args, rest)
     store.open_study(store.default_url(logdir), "lenet-search", "lenet", ["lr=0.001:0.01"], flags=rest, measured=measured)
+    store.open_study(store.default_url(logdir), "s2", "lenet", ["lr=0.001:0.01"], measured={**measured, "seeds": [0, 1]})
+    args, rest = tune.parse_args(first + ["--seeds", "1", "0"])  # the same seeds in another order: the same mean
+    *_, measured = tune._plan(args, rest)
+    store.open_study(store.default_url(logdir), "s2", "lenet", ["lr=0.001:0.01"], flags=rest, measured=measured)
 
 
 def test_two_commands_creating_one_study_at_once_write_its_attributes_one_after_the_other(tmp_path, monkeypatch):
