@@ -10,7 +10,9 @@
 # Back here: tar xzf OUT_DIR/ablation_records.tgz -C results/ablation, then
 # `python experiments/ablation.py --table-only`, and commit the records. Runs left unfinished at the
 # deadline are lost with the machine; the next call starts them again (records decide what is missing).
-# On the CPU, as a smoke test: bash benchmarks/gpu/ablation.sh TARBALL /tmp/out 60 2 --gpus 0 --epochs 1 --rows full
+# On the CPU, as a smoke test (a seed and a records folder of its own: a 1-epoch record is refused beside the
+# committed full-length ones, and before that check this line found every seed of `full` done and ran nothing):
+#   bash benchmarks/gpu/ablation.sh TARBALL /tmp/out 60 2 --gpus 0 --epochs 1 --rows full --seeds 9 --records /tmp/smoke
 set -u
 TARBALL=$1 OUT=$2 SECONDS_LEFT=${3:-420} PARALLEL=${4:-4}
 shift $(( $# < 4 ? $# : 4 ))
