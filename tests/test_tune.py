@@ -713,6 +713,13 @@ def test_a_crafted_study_database_never_reaches_a_printed_command_or_confirm(tmp
         "python train.py --model lenet --data-dir 'my data; rm -rf ~' --set lr=0.005"  # quoted: one word
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return f"{pid} (gone)"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the processes left behind")
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
@@ -735,8 +742,9 @@ def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_
         deadline = time.time() + 120
         while len(list(logdir.glob("lenet/version_*/metrics.json"))) < 2 and time.time() < deadline:
             time.sleep(0.2)
+        assert len(list(logdir.glob("lenet/version_*/metrics.json"))) == 2, (tmp_path / "err.txt").read_text()[-2000:]
         group = live_processes_in_group(proc.pid)
-        assert len(group) >= 4  # tune.py, its fork server, two runs
+        assert len(group) >= 4, group  # tune.py, its fork server, two runs
         server = [p for p in group if b"forkserver import main" in Path(f"/proc/{p}/cmdline").read_bytes()
                   and Path(f"/proc/{p}/status").read_text().split("PPid:")[1].split()[0] == str(proc.pid)]
         assert len(server) == 1 and "libtorch" in Path(f"/proc/{server[0]}/maps").read_text()  # it imported torch once
@@ -748,9 +756,10 @@ def test_a_signal_to_the_workers_parent_alone_stops_every_worker_and_run(folder_
         while live_processes_in_group(proc.pid) and time.time() < deadline:
             time.sleep(0.2)
     finally:  # a failed assertion leaves nothing training behind for the rest of the suite
-        left = live_processes_in_group(proc.pid)
+        left = [_cmdline(p) for p in live_processes_in_group(proc.pid)]
         if left:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert left == []  # none of tune.py's processes outlived it (those found are killed above)
+    assert left == [], (tmp_path / "err.txt").read_text()[-2000:]  # none of tune.py's processes outlived it
     states = sorted(t.state.name for t in store.load(store.default_url(logdir), "lenet-search").trials)
-    assert states == (["FAIL", "FAIL"] if how == signal.SIGINT else ["RUNNING", "RUNNING"])
+    assert states == (["FAIL", "FAIL"] if how == signal.SIGINT else ["RUNNING", "RUNNING"]), \
+        (tmp_path / "err.txt").read_text()[-2000:]
