@@ -78,7 +78,7 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
         if mine and finished_run(logdir, row, seed) is None:
             elsewhere = running_elsewhere(logdir, row, seed)  # a train.py started by hand, say
         if elsewhere is not None:  # resuming it would fail on its lock; a new run would repeat it
-            print(f"{count}=== {row}, seed {seed}: another process is running it in {elsewhere}; left to it", flush=True)
+            say(f"{count}=== {row}, seed {seed}: another process is running it in {elsewhere}; left to it")
             return 0
         if finished_run(logdir, row, seed) is None:
             rc = start(args, passthrough, row, flags, seed, env, count)
@@ -86,11 +86,10 @@ def run_one(args, passthrough: list[str], row: str, flags: list[str], seed: int,
                 return rc
         finished = finished_run(logdir, row, seed)
     if finished is None:  # exit code 0 without a finished record: say so rather than fail copying nothing
-        print(f"=== {row}, seed {seed}: the run ended, but no finished metrics.json of it is in {logdir / row}",
-              file=sys.stderr)
+        say(f"=== {row}, seed {seed}: the run ended, but no finished metrics.json of it is in {logdir / row}", sys.stderr)
         return 1
     if (why := not_the_rows(finished, row, changes_of(flags, passthrough))) is not None:  # an older run there
-        print(f"=== {row}, seed {seed}: not recorded: {why}", file=sys.stderr)
+        say(f"=== {row}, seed {seed}: not recorded: {why}", sys.stderr)
         return 2
     records.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(finished, record_path(records, row, seed))
@@ -105,17 +104,16 @@ def start(args, passthrough: list[str], row: str, flags: list[str], seed: int, e
            [sys.executable, "train.py", "--model", MODEL, "--data-dir", args.data_dir, "--logdir", str(logdir / row),
             "--seed", str(seed), *flags, *passthrough])
     if env is None:
-        print(f"{count}=== {row}, seed {seed}: {' '.join(cmd[1:])}", flush=True)
+        say(f"{count}=== {row}, seed {seed}: {' '.join(cmd[1:])}")
         return call(cmd, cwd=ROOT)
     log, began = logdir / row / f"seed{seed}.log", time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{count}=== {row}, seed {seed} started ({''.join(f'{k}={v}; ' for k, v in env.items())}output in {log})",
-          flush=True)
+    say(f"{count}=== {row}, seed {seed} started ({''.join(f'{k}={v}; ' for k, v in env.items())}output in {log})")
     with open(log, "a") as out:
         rc = call(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     said = f": {last_line(log)}" if rc not in (0, 130) else ""  # its error, which is in the log, not here
-    print(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
-          f"{(time.time() - began) / 60:.1f} min{said}", flush=True)
+    say(f"=== {row}, seed {seed} {'finished' if rc == 0 else f'exited with {rc}'} after "
+        f"{(time.time() - began) / 60:.1f} min{said}")
     return rc
 
 
@@ -125,6 +123,14 @@ def start(args, passthrough: list[str], row: str, flags: list[str], seed: int, e
 # From the child itself: preexec_fn is unsafe beside --parallel's threads.
 GUARD = ("import sys, runpy; from studies.launch import die_with_parent; die_with_parent(int(sys.argv.pop(1))); "
          "del sys.argv[0]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def say(line: str, stream=None) -> None:
+    """A line in one write: print's text and its newline are two, which --parallel's threads interleave
+    ("A B" then two newlines)."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def last_line(log: Path) -> str:
@@ -164,7 +170,7 @@ def run_missing(args, passthrough: list[str], missing: list) -> int:
             try:
                 rc = run_one(args, passthrough, row, flags, seed, env, count)
             except Exception as e:  # noqa: BLE001 -- in a thread it would only be printed, and the ablation say 0
-                print(f"=== {row}, seed {seed}: {type(e).__name__}: {e}", file=sys.stderr)
+                say(f"=== {row}, seed {seed}: {type(e).__name__}: {e}", sys.stderr)
                 rc = 1
             if rc != 0:
                 with lock:

@@ -243,6 +243,28 @@ def test_parallel_runs_each_missing_run_once_n_at_once_each_its_share_of_the_cor
     assert "output in " + str(tmp_path / "logs" / "full" / "seed0.log") in capsys.readouterr().out
 
 
+def test_parallel_runs_write_each_of_their_lines_whole(tmp_path, monkeypatch):
+    """Two threads' lines never merge: each is one write, text and newline together (print's two writes
+    gave "[2/4] === ... started (...)[1/4] === ... started (...)" then two newlines)."""
+    import io
+    import sys
+
+    class Writes(io.StringIO):
+        def write(self, text):
+            writes.append(text)
+            return super().write(text)
+
+    writes = []
+    _fake_runs(monkeypatch, tmp_path / "logs")
+    monkeypatch.setattr(sys, "stdout", Writes())
+    argv = ["--data-dir", "d", "--logdir", str(tmp_path / "logs"), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "a.md"), "--rows", "full", "adam", "--seeds", "0", "1", "--parallel", "2",
+            "--gpus", "0"]
+    assert ablation.main(argv) == 0
+    lines = [w for w in writes if "===" in w]
+    assert len(lines) == 8 and all(w.endswith("\n") and w.count("\n") == 1 for w in lines), lines
+
+
 def test_a_run_another_ablation_is_writing_is_left_to_it(tmp_path, monkeypatch, capsys):
     """Two ablations on one LOGDIR (a second terminal): a (row, seed) whose run folder a live train.py
     holds is neither resumed (its lock refuses: the ablation stopped) nor started again; the rest runs."""
