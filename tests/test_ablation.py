@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import train
-from experiments import ablation, ablation_folders, ablation_table
+from experiments import ablation, ablation_folders, ablation_runs, ablation_table
 from report import ablation as verdict_lines
 
 
@@ -24,7 +24,7 @@ def in_process(monkeypatch):
         calls.append(cmd[2:])
         return train.main(cmd[2:])
 
-    monkeypatch.setattr(ablation, "call", call)
+    monkeypatch.setattr(ablation_runs, "call", call)
     return calls
 
 
@@ -143,7 +143,7 @@ def test_the_committed_records_are_the_ablation_rows_and_finished_runs():
 
 def test_call_waits_through_ctrl_c_for_the_run_to_stop_on_its_own():
     """Ctrl-C reaches the run too; subprocess.call would SIGKILL it a quarter second later, before it
-    has said how to continue (and mid-write, at worst). ablation.call returns the run's own exit code."""
+    has said how to continue (and mid-write, at worst). ablation_runs.call returns the run's own exit code."""
     import _thread
     import sys
     import threading
@@ -152,12 +152,12 @@ def test_call_waits_through_ctrl_c_for_the_run_to_stop_on_its_own():
 
     # A real SIGINT to this thread, as a terminal's Ctrl-C: it interrupts the wait (interrupt_main would not).
     threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
-    assert ablation.call([sys.executable, "-c", "import time; time.sleep(1.5); raise SystemExit(7)"]) == 7
+    assert ablation_runs.call([sys.executable, "-c", "import time; time.sleep(1.5); raise SystemExit(7)"]) == 7
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="PR_SET_PDEATHSIG and /proc: Linux")
 def test_a_run_does_not_outlive_a_killed_ablation(tmp_path):
-    """kill -9 of the ablation (ablation.call's process): its run stops too, instead of training on for
+    """kill -9 of the ablation (ablation_runs.call's process): its run stops too, instead of training on for
     nobody, holding its folder's lock against the next ablation's resume."""
     import os
     import signal
@@ -167,8 +167,8 @@ def test_a_run_does_not_outlive_a_killed_ablation(tmp_path):
 
     run = tmp_path / "run.py"  # a stand-in for train.py: says its pid, then trains for a minute
     run.write_text(f"import os, time; open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid())); time.sleep(60)")
-    parent = subprocess.Popen([sys.executable, "-c", "import sys; from experiments import ablation; "
-                               f"ablation.call([sys.executable, {str(run)!r}], cwd={str(ablation.ROOT)!r})"],
+    parent = subprocess.Popen([sys.executable, "-c", "import sys; from experiments import ablation_runs; "
+                               f"ablation_runs.call([sys.executable, {str(run)!r}], cwd={str(ablation.ROOT)!r})"],
                               cwd=ablation.ROOT)
     try:
         deadline = time.time() + 30
@@ -192,7 +192,7 @@ def test_a_run_does_not_outlive_a_killed_ablation(tmp_path):
 
 
 def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
-    """ablation.call as a run of 0.3 s that writes a finished record (a committed one, its seed and
+    """ablation_runs.call as a run of 0.3 s that writes a finished record (a committed one, its seed and
     changes swapped): each call's row, seed and thread count, and the most runs at once."""
     import threading
     import time
@@ -225,9 +225,9 @@ def _fake_runs(monkeypatch, logdir, fail: dict | None = None):
             running[0] -= 1
         return rc
 
-    monkeypatch.setattr(ablation, "call", call)
+    monkeypatch.setattr(ablation_runs, "call", call)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(ablation.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(ablation_runs.os, "cpu_count", lambda: 4)
     return seen
 
 
