@@ -12,13 +12,13 @@ LABELS = {"better": "better, beyond seed noise", "worse": "worse, beyond seed no
           "noise": "did not matter", "unsure": "undecided: seeds spread too far"}
 # Points of test accuracy the axis shows. Most rows differ by a few points; without BatchNorm a run
 # loses 35-76, which on one axis would squeeze every other interval to a dot. Those are drawn to the
-# edge with their number.
+# edge with their number, and so is an interval that runs past an edge (CutMix: -5.3, down to -6.7).
 XLIM = (-6.0, 3.0)
 
 
 def interval_figure(found: dict, ref_mean: float, n_ref: int, margin: float, path: Path) -> list[tuple[str, str, bool]]:
     """Draws `found` (report/ablation.verdicts) into `path`; returns its rows top to bottom
-    as (row, verdict, drawn at the edge)."""
+    as (row, verdict, its numbers written beside it: it or its interval reaches past the axis)."""
     group = {n: g for g in COLORS for n in found[g]}
     rows = sorted(group, key=lambda n: found["verdicts"][n].diff)  # the first at the bottom
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * max(len(rows), 1)))
@@ -29,14 +29,17 @@ def interval_figure(found: dict, ref_mean: float, n_ref: int, margin: float, pat
         v, color = found["verdicts"][name], COLORS[group[name]]
         d, lo, hi = (100 * x for x in (v.diff, v.low, v.high))
         clip = lambda x: min(max(x, XLIM[0]), XLIM[1])
-        edge = not XLIM[0] <= d <= XLIM[1]
+        edge, cut = not XLIM[0] <= d <= XLIM[1], not XLIM[0] <= lo <= hi <= XLIM[1]
         ax.plot([clip(lo), clip(hi)], [y, y], color=color, lw=2)
         ax.plot(clip(d), y, marker="<" if d < XLIM[0] else ">" if d > XLIM[1] else "o", color=color, ms=7)
-        if edge:
-            ax.annotate(f"{d:+.1f} pts [{lo:+.1f}, {hi:+.1f}]", (clip(d), y), xytext=(10 if d < 0 else -10, 0),
-                        textcoords="offset points", va="center", ha="left" if d < 0 else "right", fontsize=8,
-                        bbox={"fc": "white", "ec": "none", "pad": 1})
-        drawn.append((name, group[name], edge))
+        written = None
+        if edge or cut:  # the numbers beside the point at the edge, else beside the end of the bar in view
+            at, right = ((clip(d), d < 0) if edge or (lo < XLIM[0] and hi > XLIM[1])
+                         else (hi, True) if lo < XLIM[0] else (lo, False))
+            written = ax.annotate(f"{d:+.1f} pts [{lo:+.1f}, {hi:+.1f}]", (at, y), xytext=(10 if right else -10, 0),
+                                  textcoords="offset points", va="center", ha="left" if right else "right",
+                                  fontsize=8, bbox={"fc": "white", "ec": "none", "pad": 1})
+        drawn.append((name, group[name], written is not None))
     for g, label in LABELS.items():  # the legend: only the verdicts present
         if found[g]:
             ax.plot([], [], color=COLORS[g], lw=2, marker="o", label=label)

@@ -102,18 +102,21 @@ def test_the_summary_says_what_helped_and_hurt_most_only_beyond_seed_noise_and_w
 
 def test_the_figure_shows_each_verdict_best_on_top_and_far_rows_at_the_edge(tmp_path):
     """results/ablation.png: a row per suggestion with its verdict, none without 3 seeds; a row too far
-    for the axis (no BatchNorm: -76 points) drawn at its edge with its number, not off the picture."""
+    for the axis (no BatchNorm: -76 points) drawn at its edge with its number, not off the picture, and
+    a row in view whose interval runs past the edge (CutMix) with its numbers too."""
     from figures.ablation import interval_figure
 
     rows = [("full", "", []), ("best", "", []), ("worse", "", []), ("same", "", []), ("once", "", []),
-            ("small_loss", "", []), ("wild", "", [])]
-    found = verdict_lines.verdicts(_runs({"full": [0.807, 0.81, 0.813], "best": [0.83, 0.84, 0.85],
+            ("small_loss", "", []), ("wild", "", []), ("far_end", "", [])]
+    found = verdict_lines.verdicts(_runs({"full": [0.807, 0.81, 0.813], "best": [0.82, 0.825, 0.83],
                                            "worse": [0.50, 0.51, 0.52], "same": [0.808, 0.812, 0.81],
                                            "once": [0.99], "small_loss": [0.79, 0.795, 0.80],
-                                           "wild": [0.85, 0.30, 0.84]}), rows)
+                                           "wild": [0.85, 0.30, 0.84], "far_end": [0.75, 0.765, 0.78]}), rows)
     drawn = interval_figure(found, 0.81, 3, verdict_lines.MARGIN, tmp_path / "a.png")
     assert drawn == [("best", "better", False), ("same", "noise", False), ("small_loss", "worse", False),
-                     ("wild", "unsure", True), ("worse", "worse", True)]
+                     ("far_end", "worse", True), ("wild", "unsure", True), ("worse", "worse", True)]
+    far_end = found["verdicts"]["far_end"]
+    assert -0.06 < far_end.diff and far_end.low < -0.06  # the case: its point in view, its interval not
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 
